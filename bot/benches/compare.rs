@@ -1,0 +1,231 @@
+//! Side-by-side timings: each measurement runs ake-bot's code and a reference tool on the same
+//! data in the same invocation, and prints the ratio. Not a test: nothing asserts on time.
+//!
+//!   scripts/with-helm cargo bench --bench compare
+//!
+//! 1. version lookup on the largest real index (grafana, 4 MB, 3,591 versions):
+//!    ake-bot parse + choose  vs  `helm search repo` over the same cached index;
+//! 2. `ake-bot sync --dry-run` over all bundles × branches  vs  the `helm template` runs that
+//!    plan needs, back to back (the floor any helm-based tool pays);
+//! 3. semantic diff of two kube-prometheus-stack renders with CRDs (5 MB each)
+//!    vs  `git diff --no-index` on the same two files.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ake_bot::manifest::{self, Manifests};
+use ake_bot::upstream::Index;
+use ake_bot::version::{Constraint, Version};
+
+const RUNS: usize = 5;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root.canonicalize().expect("workspace root");
+    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let fixtures = root.join("bot/tests/fixtures/upstream");
+    println!("ake-bot benchmark: median of {RUNS} runs each; ratio = ake-bot / reference (lower is faster)\n");
+    println!(
+        "{:<58} {:>12} {:>12} {:>8}",
+        "measurement", "ake-bot", "reference", "ratio"
+    );
+
+    // 1. Version lookup.
+    let gz = std::fs::read(fixtures.join("indexes/grafana-helm-charts.index.yaml.gz"))
+        .expect("grafana index");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    let helm_home = tempfile::tempdir().expect("tmp");
+    let cache = helm_home.path().join("cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    std::fs::write(cache.join("grafana-index.yaml"), &text).expect("write index");
+    let repos = helm_home.path().join("repositories.yaml");
+    std::fs::write(
+        &repos,
+        "apiVersion: \"\"\ngenerated: \"0001-01-01T00:00:00Z\"\nrepositories:\n- name: grafana\n  url: https://grafana.github.io/helm-charts\n",
+    )
+    .expect("write repositories.yaml");
+    let range = ">=9.0.0, <10.0.0";
+    let ours = median(|| {
+        let idx = Index::parse("grafana", &text).expect("parse");
+        let c = Constraint::parse(range).expect("constraint");
+        let newest = idx
+            .releases("grafana")
+            .releases
+            .into_iter()
+            .find(|r| c.matches(&r.version));
+        assert_eq!(
+            newest.map(|r| r.version),
+            Some(Version::parse("9.4.5").expect("v"))
+        );
+    });
+    let reference = median(|| {
+        let out = Command::new(&helm)
+            .args([
+                "search",
+                "repo",
+                "grafana/grafana",
+                "--version",
+                range,
+                "--output",
+                "json",
+            ])
+            .env("HELM_REPOSITORY_CONFIG", &repos)
+            .env("HELM_REPOSITORY_CACHE", &cache)
+            .env("HELM_CONFIG_HOME", helm_home.path())
+            .env("HELM_DATA_HOME", helm_home.path())
+            .output()
+            .expect("helm search repo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("\"9.4.5\""));
+    });
+    row(
+        "version lookup, grafana index (4 MB) vs helm search repo",
+        ours,
+        reference,
+    );
+
+    // 2. sync --dry-run over everything.
+    let bin = env!("CARGO_BIN_EXE_ake-bot");
+    let cache_dir = tempfile::tempdir().expect("tmp");
+    let run_sync = || {
+        let out = Command::new(bin)
+            .args(["sync", "--dry-run", "--output", "json", "--repo"])
+            .arg(&root)
+            .env("AKE_BOT_CACHE_DIR", cache_dir.path())
+            .output()
+            .expect("ake-bot");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&run_sync()).expect("plan json");
+    let renders = helm_renders(&root, &plan);
+    let ours = median(|| {
+        run_sync();
+    });
+    let reference = median(|| {
+        for args in &renders {
+            let out = Command::new(&helm)
+                .args(args)
+                .output()
+                .expect("helm template");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    row(
+        &format!(
+            "sync --dry-run, {} entries vs {} x helm template",
+            plan.len(),
+            renders.len()
+        ),
+        ours,
+        reference,
+    );
+
+    // 3. Semantic diff of two kube-prometheus-stack renders.
+    let a = fixtures.join("rendered/kube-prometheus-stack/73.2.3.with-crds.yaml");
+    let b = fixtures.join("rendered/kube-prometheus-stack/88.5.3.with-crds.yaml");
+    let (ta, tb) = (
+        std::fs::read_to_string(&a).expect("a"),
+        std::fs::read_to_string(&b).expect("b"),
+    );
+    let ours = median(|| {
+        let d = manifest::diff(
+            &Manifests::parse(&ta).expect("a"),
+            &Manifests::parse(&tb).expect("b"),
+        );
+        assert!(!d.is_empty());
+    });
+    let reference = median(|| {
+        let out = Command::new("git")
+            .args(["diff", "--no-index", "--no-color"])
+            .arg(&a)
+            .arg(&b)
+            .output()
+            .expect("git diff");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "git diff --no-index exits 1 when files differ"
+        );
+    });
+    row(
+        "semantic diff, kps 73.2.3 → 88.5.3 with CRDs vs git diff",
+        ours,
+        reference,
+    );
+}
+
+/// The `helm template` invocations the plan implies: for every update, the target rendered for
+/// the branch, plus the current pin where the branch has no committed render.
+fn helm_renders(root: &Path, plan: &[serde_json::Value]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for e in plan.iter().filter(|e| e["action"]["kind"] == "update") {
+        let addon = e["addon"].as_str().expect("addon");
+        let (repo, ns) = match addon {
+            "cert-manager" => ("jetstack", "cert-manager"),
+            "argo-cd" => ("argo", "argocd"),
+            _ => ("prometheus-community", "monitoring"),
+        };
+        let kube = format!("{}.0", e["kubernetes"].as_str().expect("kubernetes"));
+        let mut versions = vec![e["target"].as_str().expect("target")];
+        if e["origin"]["kind"] == "not-cut" {
+            versions.push(e["current"].as_str().expect("current"));
+        }
+        for v in versions {
+            let chart: PathBuf = root
+                .join("mirror")
+                .join(repo)
+                .join(format!("{addon}-{v}.tgz"));
+            out.push(vec![
+                "template".into(),
+                addon.into(),
+                chart.display().to_string(),
+                "--namespace".into(),
+                ns.into(),
+                "--kube-version".into(),
+                kube.clone(),
+                "--include-crds".into(),
+            ]);
+        }
+    }
+    out
+}
+
+fn median(mut f: impl FnMut()) -> Duration {
+    f(); // warm caches (files, chart cache) so runs compare steady state
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn row(name: &str, ours: Duration, reference: Duration) {
+    println!(
+        "{name:<58} {:>10.1}ms {:>10.1}ms {:>7.2}x",
+        ours.as_secs_f64() * 1e3,
+        reference.as_secs_f64() * 1e3,
+        ours.as_secs_f64() / reference.as_secs_f64()
+    );
+}

@@ -1,0 +1,84 @@
+//! Command-line arguments (clap derive only; no logic here).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Keeps Kubernetes addons current on every release branch of a platform config repository.
+///
+/// ake-bot reads `branches.toml` (the release train) and `bundles/<addon>/` (one Helm chart
+/// each) from the config repository, looks up upstream versions, renders each bundle per
+/// branch with the real `helm`, and shows exactly what changes in the rendered manifests.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ake-bot",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The config repository (holds branches.toml and bundles/).
+    #[arg(long, global = true, env = "AKE_BOT_REPO", default_value = ".")]
+    pub repo: PathBuf,
+    /// Where verified chart archives are cached [default: $XDG_CACHE_HOME/ake-bot or ~/.cache/ake-bot].
+    #[arg(long, global = true, env = "AKE_BOT_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Output format of the command's data on stdout (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate branches.toml and every bundle; exit 1 on any problem.
+    Check,
+    /// Plan (and, later, open) one upgrade PR per addon: newest allowed upstream version per
+    /// branch, re-rendered, with the manifest diff.
+    Sync(SyncArgs),
+    /// Re-render the pinned version of each bundle for the checked-out branch and write
+    /// bundles/<addon>/rendered/manifests.yaml.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print the plan and the PR bodies; touch no git remote and no GitHub.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Only this addon (repeatable).
+    #[arg(long = "addon", value_name = "NAME")]
+    pub addons: Vec<String>,
+    /// Only this branch (repeatable) [default: every branch that is not eol].
+    #[arg(long = "branch", value_name = "NAME")]
+    pub branches: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Only this addon (repeatable).
+    #[arg(long = "addon", value_name = "NAME")]
+    pub addons: Vec<String>,
+    /// The train branch the work tree holds [default: the checked-out git branch, else main].
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Write nothing; exit 1 if a committed render is not what rendering produces.
+    #[arg(long)]
+    pub check: bool,
+}

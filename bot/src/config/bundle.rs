@@ -1,0 +1,389 @@
+//! `bundles/<addon>/bundle.yaml`: one addon, where it comes from and what the bot may do with it.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::error::{did_you_mean, ConfigError};
+use crate::model::AddonName;
+use crate::version::{Constraint, Version};
+
+/// The file name of a bundle manifest inside `bundles/<addon>/`.
+pub const BUNDLE_FILE: &str = "bundle.yaml";
+/// The default values template name.
+pub const DEFAULT_VALUES: &str = "values.yaml.j2";
+/// Where the rendered manifests of a bundle are committed, relative to its directory.
+pub const RENDERED_FILE: &str = "rendered/manifests.yaml";
+
+/// Where the addon is installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployTarget {
+    /// The platform's management cluster.
+    Management,
+    /// Every tenant cluster.
+    Tenant,
+}
+
+/// Where upstream publishes the addon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamSource {
+    /// A classic Helm chart repository (`index.yaml` over HTTP(S), or a mirror of one).
+    Helm(HelmSource),
+}
+
+/// `source:` as written: exactly one key naming the kind of source. (A struct rather than an
+/// enum: YAML libraries map enums to `!tags`, which nobody writes by hand.)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    /// `helm: {repo, chart}`: a Helm chart repository.
+    helm: Option<HelmSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmSource {
+    /// Repository URL, as in `helm repo add NAME URL`. Required.
+    pub repo: String,
+    /// Chart name in that repository. Required.
+    pub chart: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    /// Free text shown in reports. Default: empty.
+    #[serde(default)]
+    description: String,
+    /// Upstream source. Required.
+    source: RawSource,
+    /// The pinned chart version, exactly as upstream writes it (`v1.16.5`, `7.9.1`). Required.
+    version: String,
+    /// The range the bot may move the pin within (Helm constraint syntax). Required.
+    allowed: String,
+    /// Whether pre-release versions may be chosen. Default: false.
+    #[serde(default)]
+    prerelease: bool,
+    /// Namespace the addon is installed into. Required.
+    namespace: String,
+    /// Helm release name. Default: the addon name.
+    release: Option<String>,
+    /// `management` or `tenant`. Required.
+    deploy_to: DeployTarget,
+    /// The minijinja values template, relative to the bundle directory.
+    /// Default: `values.yaml.j2` (none if that file does not exist).
+    values: Option<PathBuf>,
+    /// Render CRDs (`helm template --include-crds`). Default: true.
+    #[serde(default = "yes")]
+    include_crds: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A validated bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub name: AddonName,
+    /// `bundles/<addon>` relative to the repository root.
+    pub dir: PathBuf,
+    pub description: String,
+    pub source: UpstreamSource,
+    pub version: Version,
+    pub allowed: Constraint,
+    pub prerelease: bool,
+    pub namespace: String,
+    pub release: String,
+    pub deploy_to: DeployTarget,
+    /// Values template path relative to the repository root, if the bundle has one.
+    pub values: Option<PathBuf>,
+    pub include_crds: bool,
+}
+
+impl Bundle {
+    pub fn file(&self) -> PathBuf {
+        self.dir.join(BUNDLE_FILE)
+    }
+    pub fn rendered_file(&self) -> PathBuf {
+        self.dir.join(RENDERED_FILE)
+    }
+    pub fn helm(&self) -> &HelmSource {
+        match &self.source {
+            UpstreamSource::Helm(h) => h,
+        }
+    }
+}
+
+/// Parse and validate one bundle manifest. `dir` is `bundles/<addon>` relative to the repo
+/// root; `values_exists` tells whether a path (relative to the repo root) exists in the tree the
+/// bundle comes from.
+pub fn parse(
+    dir: &Path,
+    text: &str,
+    values_exists: &dyn Fn(&Path) -> bool,
+) -> Result<Bundle, Vec<ConfigError>> {
+    let file = dir.join(BUNDLE_FILE);
+    let raw: RawBundle = crate::yaml::from_str(text).map_err(|e| {
+        let mut err = ConfigError::new(&file, e.message.clone()).at(e.line, e.column);
+        if let Some(h) = did_you_mean(&e.message) {
+            err = err.hint(h);
+        } else if e.message.contains("missing field") {
+            err = err.hint("see the bundle.yaml example in README.md");
+        }
+        vec![err]
+    })?;
+
+    let mut errors = Vec::new();
+    let err = |msg: String, key: &str| ConfigError::new(&file, msg).at_key(text, key);
+
+    let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = match dir_name.parse::<AddonName>() {
+        Ok(n) => Some(n),
+        Err(e) => {
+            errors.push(
+                ConfigError::new(
+                    &file,
+                    format!("the bundle directory name is not usable: {e}"),
+                )
+                .hint("rename the directory under bundles/"),
+            );
+            None
+        }
+    };
+    let version = Version::parse(&raw.version)
+        .map_err(|e| errors.push(err(format!("version: {e}"), "version")))
+        .ok();
+    let allowed = Constraint::parse(&raw.allowed)
+        .map_err(|e| {
+            errors.push(
+                err(format!("allowed: {e}"), "allowed")
+                    .hint("use Helm's constraint syntax, e.g. \">=1.14.0, <2.0.0\" or \"~7.8\""),
+            )
+        })
+        .ok();
+    if let (Some(v), Some(a)) = (&version, &allowed) {
+        if !a.matches(v) {
+            errors.push(
+                err(
+                    format!(
+                        "the pinned version {v} is outside the allowed range {:?}",
+                        a.as_str()
+                    ),
+                    "version",
+                )
+                .hint("widen `allowed` or pin a version inside it"),
+            );
+        }
+    }
+    let Some(helm) = raw.source.helm.clone() else {
+        return Err(vec![err(
+            "source: name the kind of source, e.g. `helm:`".into(),
+            "source",
+        )
+        .hint("see the bundle.yaml example in README.md")]);
+    };
+    match url::Url::parse(&helm.repo) {
+        Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => {}
+        Ok(u) => errors.push(err(
+            format!(
+                "source.helm.repo: scheme {:?} is not supported (http, https, file)",
+                u.scheme()
+            ),
+            "repo",
+        )),
+        Err(e) => errors.push(err(
+            format!("source.helm.repo {:?} is not a URL: {e}", helm.repo),
+            "repo",
+        )),
+    }
+    if helm.chart.is_empty() || helm.chart.contains(['/', '\\']) || helm.chart.starts_with('.') {
+        errors.push(err(
+            format!("source.helm.chart {:?} is not a chart name", helm.chart),
+            "chart",
+        ));
+    }
+    if !is_dns_label(&raw.namespace) {
+        errors.push(err(
+            format!(
+                "namespace {:?} is not a valid Kubernetes namespace name",
+                raw.namespace
+            ),
+            "namespace",
+        ));
+    }
+    let release = raw.release.clone().unwrap_or_else(|| dir_name.to_string());
+    if raw.release.is_some() && (!is_dns_label(&release) || release.len() > 53) {
+        errors.push(err(
+            format!("release {release:?} is not a valid Helm release name"),
+            "release",
+        ));
+    }
+    let values = match &raw.values {
+        Some(p) => {
+            let full = dir.join(p);
+            if p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+                errors.push(err(
+                    format!(
+                        "values {:?} must be a path inside the bundle directory",
+                        p.display()
+                    ),
+                    "values",
+                ));
+                None
+            } else if !values_exists(&full) {
+                errors.push(err(
+                    format!("values template {} does not exist", full.display()),
+                    "values",
+                ));
+                None
+            } else {
+                Some(full)
+            }
+        }
+        None => {
+            let default = dir.join(DEFAULT_VALUES);
+            values_exists(&default).then_some(default)
+        }
+    };
+
+    match (name, version, allowed, errors.is_empty()) {
+        (Some(name), Some(version), Some(allowed), true) => Ok(Bundle {
+            name,
+            dir: dir.to_path_buf(),
+            description: raw.description,
+            source: UpstreamSource::Helm(helm),
+            version,
+            allowed,
+            prerelease: raw.prerelease,
+            namespace: raw.namespace,
+            release,
+            deploy_to: raw.deploy_to,
+            values,
+            include_crds: raw.include_crds,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "source:\n  helm:\n    repo: https://charts.jetstack.io\n    chart: cert-manager\n\
+                       version: v1.14.7\nallowed: \">=1.14.0, <2.0.0\"\nnamespace: cert-manager\ndeploy_to: tenant\n";
+
+    fn dir() -> PathBuf {
+        PathBuf::from("bundles/cert-manager")
+    }
+
+    fn parse_with(text: &str, existing: &[&str]) -> Result<Bundle, String> {
+        let existing: Vec<PathBuf> = existing.iter().map(PathBuf::from).collect();
+        parse(&dir(), text, &|p| existing.iter().any(|e| e == p)).map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let b = parse_with(MIN, &[]).unwrap();
+        assert_eq!(b.name.as_str(), "cert-manager");
+        assert_eq!(
+            b.release, "cert-manager",
+            "release defaults to the addon name"
+        );
+        assert!(!b.prerelease);
+        assert!(b.include_crds);
+        assert_eq!(b.description, "");
+        assert_eq!(b.values, None, "no values.yaml.j2, no values");
+        assert_eq!(
+            b.rendered_file(),
+            PathBuf::from("bundles/cert-manager/rendered/manifests.yaml")
+        );
+        assert_eq!(b.deploy_to, DeployTarget::Tenant);
+    }
+
+    #[test]
+    fn default_values_template_is_used_when_present() {
+        let b = parse_with(MIN, &["bundles/cert-manager/values.yaml.j2"]).unwrap();
+        assert_eq!(
+            b.values,
+            Some(PathBuf::from("bundles/cert-manager/values.yaml.j2"))
+        );
+    }
+
+    #[test]
+    fn every_field_can_be_set() {
+        let text = format!(
+            "{MIN}description: TLS\nprerelease: true\nrelease: cm\nvalues: v.j2\ninclude_crds: false\n"
+        );
+        let b = parse_with(&text, &["bundles/cert-manager/v.j2"]).unwrap();
+        assert_eq!(b.description, "TLS");
+        assert!(b.prerelease);
+        assert_eq!(b.release, "cm");
+        assert_eq!(b.values, Some(PathBuf::from("bundles/cert-manager/v.j2")));
+        assert!(!b.include_crds);
+        assert_eq!(b.helm().chart, "cert-manager");
+        assert_eq!(b.version.to_string(), "v1.14.7");
+    }
+
+    #[test]
+    fn unknown_fields_name_line_column_and_suggest() {
+        let e = parse_with(&MIN.replace("namespace:", "namespce:"), &[]).unwrap_err();
+        assert!(
+            e.starts_with("bundles/cert-manager/bundle.yaml:7:1: unknown field `namespce`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `namespace`?"), "{e}");
+        let e = parse_with(&MIN.replace("helm:", "oci:"), &[]).unwrap_err();
+        assert!(e.contains("unknown field `oci`, expected `helm`"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_their_key() {
+        let e = parse_with(&MIN.replace("version: v1.14.7", "version: v3.0.0"), &[]).unwrap_err();
+        assert!(
+            e.starts_with(
+                "bundles/cert-manager/bundle.yaml:5:1: the pinned version v3.0.0 is outside"
+            ),
+            "{e}"
+        );
+        let e = parse_with(
+            &MIN.replace("namespace: cert-manager", "namespace: Cert_Manager"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains(":7:1: namespace \"Cert_Manager\""), "{e}");
+        let e = parse_with(&format!("{MIN}values: ../../etc/passwd\n"), &[]).unwrap_err();
+        assert!(
+            e.contains("must be a path inside the bundle directory"),
+            "{e}"
+        );
+        let e = parse_with(&format!("{MIN}values: nope.j2\n"), &[]).unwrap_err();
+        assert!(
+            e.contains("values template bundles/cert-manager/nope.j2 does not exist"),
+            "{e}"
+        );
+        let e = parse_with(&MIN.replace("https://charts.jetstack.io", "ssh://x"), &[]).unwrap_err();
+        assert!(e.contains("scheme \"ssh\" is not supported"), "{e}");
+        let e = parse_with(
+            &MIN.replace("deploy_to: tenant", "deploy_to: everywhere"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("unknown variant `everywhere`"), "{e}");
+    }
+}

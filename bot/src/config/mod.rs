@@ -1,0 +1,132 @@
+//! The config repository: `branches.toml` (the train) and `bundles/<addon>/` (the addons).
+//!
+//! Loading is two-phase (parse with positions, then semantic checks) and reports every problem
+//! it finds with file, line, column and a hint. A broken bundle does not stop the others: it is
+//! returned as a [`BundleProblem`] next to the bundles that loaded.
+
+mod branches;
+mod bundle;
+mod error;
+
+use std::path::{Path, PathBuf};
+
+pub use branches::{BranchStatus, Mirrors, Source, Train, TrainBranch};
+pub use bundle::{
+    Bundle, DeployTarget, HelmSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES, RENDERED_FILE,
+};
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::git::{Tree, TreeError};
+use crate::model::AddonName;
+
+/// The train file, at the repository root.
+pub const TRAIN_FILE: &str = "branches.toml";
+/// The directory holding one sub-directory per addon.
+pub const BUNDLES_DIR: &str = "bundles";
+
+/// A bundle with the files the jobs need, read from one tree.
+#[derive(Debug, Clone)]
+pub struct LoadedBundle {
+    pub bundle: Bundle,
+    /// The values template's text, if the bundle has one.
+    pub values_template: Option<String>,
+    /// The committed rendered manifests, if any.
+    pub rendered: Option<String>,
+}
+
+/// A bundle directory that could not be loaded, and why.
+#[derive(Debug, Clone)]
+pub struct BundleProblem {
+    /// The directory name under `bundles/` (it may not even be a valid addon name).
+    pub dir: String,
+    pub errors: Vec<ConfigError>,
+}
+
+/// All bundles of one tree.
+#[derive(Debug, Clone, Default)]
+pub struct Bundles {
+    pub loaded: Vec<LoadedBundle>,
+    pub problems: Vec<BundleProblem>,
+}
+
+impl Bundles {
+    pub fn get(&self, name: &AddonName) -> Option<&LoadedBundle> {
+        self.loaded.iter().find(|b| &b.bundle.name == name)
+    }
+    /// Addon names present in the tree, loaded or not.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .loaded
+            .iter()
+            .map(|b| b.bundle.name.to_string())
+            .chain(self.problems.iter().map(|p| p.dir.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// Read every bundle under `bundles/` in `tree`.
+pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
+    let mut out = Bundles::default();
+    for dir_name in tree.subdirs(Path::new(BUNDLES_DIR))? {
+        let dir = PathBuf::from(BUNDLES_DIR).join(&dir_name);
+        let file = dir.join(BUNDLE_FILE);
+        let Some(text) = tree.read(&file)? else {
+            out.problems.push(BundleProblem {
+                dir: dir_name,
+                errors: vec![ConfigError::new(&file, "missing bundle manifest")
+                    .hint("every directory under bundles/ needs a bundle.yaml; see README.md")],
+            });
+            continue;
+        };
+        match bundle::parse(&dir, &text, &|p| tree.exists(p)) {
+            Ok(bundle) => {
+                let values_template = match &bundle.values {
+                    Some(p) => tree.read(p)?,
+                    None => None,
+                };
+                let rendered = tree.read(&bundle.rendered_file())?;
+                out.loaded.push(LoadedBundle {
+                    bundle,
+                    values_template,
+                    rendered,
+                });
+            }
+            Err(errors) => out.problems.push(BundleProblem {
+                dir: dir_name,
+                errors,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Read and validate `branches.toml` from the work tree at `root`, checking caps against the
+/// addons present under `bundles/`.
+pub fn load_train(root: &Path) -> Result<Train, ConfigErrors> {
+    let path = PathBuf::from(TRAIN_FILE);
+    let text = match std::fs::read_to_string(root.join(&path)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                root.join(&path),
+                "no branches.toml here",
+            )
+            .hint("run ake-bot in the config repository, or point --repo at it")]))
+        }
+        Err(e) => {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                root.join(&path),
+                format!("cannot read: {e}"),
+            )]))
+        }
+    };
+    let known: Vec<AddonName> = Tree::Dir(root.to_path_buf())
+        .subdirs(Path::new(BUNDLES_DIR))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .collect();
+    branches::parse(&path, &text, root, &known).map_err(ConfigErrors)
+}

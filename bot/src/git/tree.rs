@@ -1,0 +1,198 @@
+//! Read files from a work tree or from a commit, with one interface, so config and committed
+//! renders of any branch load the same way without touching the user's checkout.
+
+use std::path::{Path, PathBuf};
+
+/// A failure reading from git or the file system.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("could not read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git error reading {what} in {repo}: {source}")]
+    Git {
+        repo: PathBuf,
+        what: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{path} in {at} is not valid UTF-8")]
+    NotUtf8 { path: PathBuf, at: String },
+}
+
+/// Where config is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tree {
+    /// Files on disk under this directory (the user's checkout).
+    Dir(PathBuf),
+    /// The tree of a commit, read through git2; `label` names it for messages
+    /// (`origin/release-1.31`).
+    Commit {
+        repo: PathBuf,
+        commit: String,
+        label: String,
+    },
+}
+
+impl Tree {
+    /// Human name for messages.
+    pub fn label(&self) -> String {
+        match self {
+            Tree::Dir(d) => d.display().to_string(),
+            Tree::Commit { label, .. } => label.clone(),
+        }
+    }
+
+    /// The file at `rel`, or `None` if it does not exist.
+    pub fn read(&self, rel: &Path) -> Result<Option<String>, TreeError> {
+        match self {
+            Tree::Dir(root) => {
+                let path = root.join(rel);
+                match std::fs::read(&path) {
+                    Ok(bytes) => {
+                        String::from_utf8(bytes)
+                            .map(Some)
+                            .map_err(|_| TreeError::NotUtf8 {
+                                path: rel.to_path_buf(),
+                                at: self.label(),
+                            })
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(source) => Err(TreeError::Io { path, source }),
+                }
+            }
+            Tree::Commit { repo, commit, .. } => {
+                let git = |what: &str| {
+                    let repo = repo.clone();
+                    let what = what.to_string();
+                    move |source| TreeError::Git { repo, what, source }
+                };
+                let r = git2::Repository::open(repo).map_err(git("repository"))?;
+                let oid = git2::Oid::from_str(commit).map_err(git(commit))?;
+                let tree = r
+                    .find_commit(oid)
+                    .and_then(|c| c.tree())
+                    .map_err(git(commit))?;
+                let entry = match tree.get_path(rel) {
+                    Ok(e) => e,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+                    Err(e) => return Err(git(&rel.display().to_string())(e)),
+                };
+                let obj = entry
+                    .to_object(&r)
+                    .map_err(git(&rel.display().to_string()))?;
+                let Some(blob) = obj.as_blob() else {
+                    return Ok(None);
+                };
+                String::from_utf8(blob.content().to_vec())
+                    .map(Some)
+                    .map_err(|_| TreeError::NotUtf8 {
+                        path: rel.to_path_buf(),
+                        at: self.label(),
+                    })
+            }
+        }
+    }
+
+    pub fn exists(&self, rel: &Path) -> bool {
+        match self {
+            Tree::Dir(root) => root.join(rel).exists(),
+            Tree::Commit { .. } => matches!(self.read(rel), Ok(Some(_))),
+        }
+    }
+
+    /// Names of the sub-directories of `rel`, sorted.
+    pub fn subdirs(&self, rel: &Path) -> Result<Vec<String>, TreeError> {
+        let mut out = Vec::new();
+        match self {
+            Tree::Dir(root) => {
+                let dir = root.join(rel);
+                let rd = match std::fs::read_dir(&dir) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                    Err(source) => return Err(TreeError::Io { path: dir, source }),
+                };
+                for entry in rd {
+                    let entry = entry.map_err(|source| TreeError::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    if entry.path().is_dir() {
+                        out.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Tree::Commit { repo, commit, .. } => {
+                let git = |source| TreeError::Git {
+                    repo: repo.clone(),
+                    what: rel.display().to_string(),
+                    source,
+                };
+                let r = git2::Repository::open(repo).map_err(git)?;
+                let oid = git2::Oid::from_str(commit).map_err(git)?;
+                let root = r.find_commit(oid).and_then(|c| c.tree()).map_err(git)?;
+                let sub = match root.get_path(rel) {
+                    Ok(e) => e.to_object(&r).map_err(git)?,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(out),
+                    Err(e) => return Err(git(e)),
+                };
+                if let Some(t) = sub.as_tree() {
+                    for e in t.iter() {
+                        if e.kind() == Some(git2::ObjectType::Tree) {
+                            out.push(String::from_utf8_lossy(e.name_bytes()).into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Find `branch` in the repository at `repo`: the local branch if it exists, else
+/// `origin/<branch>`. `Ok(None)` when `repo` is not a git repository or has neither.
+pub fn find_branch(repo: &Path, branch: &str) -> Result<Option<Tree>, TreeError> {
+    let r = match git2::Repository::open(repo) {
+        Ok(r) => r,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(TreeError::Git {
+                repo: repo.to_path_buf(),
+                what: "repository".into(),
+                source,
+            })
+        }
+    };
+    for (refname, label) in [
+        (format!("refs/heads/{branch}"), branch.to_string()),
+        (
+            format!("refs/remotes/origin/{branch}"),
+            format!("origin/{branch}"),
+        ),
+    ] {
+        if let Ok(reference) = r.find_reference(&refname) {
+            if let Ok(commit) = reference.peel_to_commit() {
+                return Ok(Some(Tree::Commit {
+                    repo: repo.to_path_buf(),
+                    commit: commit.id().to_string(),
+                    label,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The branch checked out in `repo`'s work tree, if it is a git repository on a branch.
+pub fn current_branch(repo: &Path) -> Option<String> {
+    let r = git2::Repository::open(repo).ok()?;
+    let head = r.head().ok()?;
+    if !head.is_branch() {
+        return None;
+    }
+    head.shorthand().ok().map(str::to_string)
+}

@@ -1,0 +1,782 @@
+//! Rendered manifests as Kubernetes objects: parse helm output, write one canonical form, and
+//! compute the semantic diff reviewers read (objects added/removed/changed, with images, CRD
+//! versions and schemas, RBAC rules and removals called out).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The identity of a Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct ObjectRef {
+    /// API group, "" for core.
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    /// `Deployment monitoring/kps-operator`, `ClusterRole kps-operator`; kinds of non-built-in
+    /// groups get kubectl's `Kind.group` form (`ServiceMonitor.monitoring.coreos.com`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let builtin =
+            self.group.is_empty() || !self.group.contains('.') || self.group.ends_with(".k8s.io");
+        if builtin {
+            write!(f, "{}", self.kind)?;
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)?;
+        }
+        match &self.namespace {
+            Some(ns) => write!(f, " {ns}/{}", self.name),
+            None => write!(f, " {}", self.name),
+        }
+    }
+}
+
+/// One object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub key: ObjectRef,
+    pub api_version: String,
+    /// The object, top-level keys ordered apiVersion, kind, metadata, then as helm wrote them.
+    pub value: Value,
+    /// Helm's `# Source: chart/templates/x.yaml`, when known.
+    pub source: Option<String>,
+}
+
+/// Why manifests could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("document {doc} (line {line}): {message}")]
+pub struct ManifestError {
+    /// 1-based index of the `---`-separated document.
+    pub doc: usize,
+    /// 1-based line where the document starts (or the YAML error is).
+    pub line: usize,
+    pub message: String,
+}
+
+/// A set of objects, sorted by (kind, namespace, name, group).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifests {
+    objects: Vec<Object>,
+}
+
+impl Manifests {
+    /// Parse `helm template` output or a committed canonical file.
+    pub fn parse(text: &str) -> Result<Manifests, ManifestError> {
+        let mut objects: Vec<Object> = Vec::new();
+        let mut seen: BTreeMap<ObjectRef, usize> = BTreeMap::new();
+        for (i, (start_line, chunk)) in split_documents(text).into_iter().enumerate() {
+            let doc = i + 1;
+            let err = |line: usize, message: String| ManifestError { doc, line, message };
+            let source = chunk
+                .lines()
+                .find_map(|l| l.strip_prefix("# Source: "))
+                .map(|s| s.trim().to_string());
+            let value: Value = crate::yaml::from_str(chunk).map_err(|e| {
+                err(
+                    start_line + e.line.unwrap_or(1) - 1,
+                    format!("invalid YAML: {}", e.message),
+                )
+            })?;
+            let map = match value {
+                Value::Null => continue,
+                Value::Object(m) => m,
+                _ => {
+                    return Err(err(
+                        start_line,
+                        "not a mapping (a Kubernetes object)".into(),
+                    ))
+                }
+            };
+            let field = |m: &serde_json::Map<String, Value>, k: &str| {
+                m.get(k).and_then(Value::as_str).map(str::to_string)
+            };
+            let api_version =
+                field(&map, "apiVersion").ok_or_else(|| err(start_line, "no apiVersion".into()))?;
+            let kind = field(&map, "kind").ok_or_else(|| err(start_line, "no kind".into()))?;
+            let meta = map.get("metadata").and_then(Value::as_object);
+            let name = meta
+                .and_then(|m| field(m, "name"))
+                .ok_or_else(|| err(start_line, format!("{kind} has no metadata.name")))?;
+            let namespace = meta.and_then(|m| field(m, "namespace"));
+            let group = api_version
+                .rsplit_once('/')
+                .map(|(g, _)| g.to_string())
+                .unwrap_or_default();
+            let key = ObjectRef {
+                group,
+                kind,
+                namespace,
+                name,
+            };
+            if let Some(first) = seen.insert(key.clone(), doc) {
+                return Err(err(
+                    start_line,
+                    format!("{key} is defined twice (documents {first} and {doc})"),
+                ));
+            }
+            objects.push(Object {
+                key,
+                api_version,
+                value: Value::Object(order_top_level(map)),
+                source,
+            });
+        }
+        objects.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
+        Ok(Manifests { objects })
+    }
+
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    pub fn get(&self, key: &ObjectRef) -> Option<&Object> {
+        self.objects.iter().find(|o| &o.key == key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The canonical text: `---` before each object, its `# Source:` line, then the object.
+    /// Re-parsing it gives the same objects, and re-writing those gives the same bytes.
+    pub fn to_canonical_yaml(&self) -> String {
+        let mut out = String::new();
+        for o in &self.objects {
+            out.push_str("---\n");
+            if let Some(s) = &o.source {
+                out.push_str("# Source: ");
+                out.push_str(s);
+                out.push('\n');
+            }
+            out.push_str(&object_yaml(&o.value));
+        }
+        out
+    }
+}
+
+fn sort_key(k: &ObjectRef) -> (&str, &str, &str, &str) {
+    (
+        &k.kind,
+        k.namespace.as_deref().unwrap_or(""),
+        &k.name,
+        &k.group,
+    )
+}
+
+fn object_yaml(v: &Value) -> String {
+    crate::yaml::to_string(v).expect("a JSON value always serialises as YAML")
+}
+
+/// Split a stream on `---` document markers, keeping each document's first line number. A
+/// marker at column 0 ends a document in YAML too (even inside a block scalar), so this split
+/// agrees with a YAML parser.
+fn split_documents(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_end_matches(['\n', '\r']);
+        if trimmed == "---" || trimmed.starts_with("--- ") {
+            out.push((start_line, &text[start..offset]));
+            start = offset + line.len();
+            start_line = i + 2;
+        }
+        offset += line.len();
+    }
+    out.push((start_line, &text[start..]));
+    out.retain(|(_, chunk)| {
+        chunk
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+    });
+    out
+}
+
+fn order_top_level(mut map: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for k in ["apiVersion", "kind", "metadata"] {
+        if let Some(v) = map.shift_remove(k) {
+            out.insert(k.to_string(), v);
+        }
+    }
+    out.extend(map);
+    out
+}
+
+/// Everything that changed between two sets of manifests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ManifestDiff {
+    pub added: Vec<ObjectRef>,
+    pub removed: Vec<ObjectRef>,
+    pub changed: Vec<ChangedObject>,
+    pub summary: Summary,
+}
+
+impl ManifestDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// One changed object and its unified diff (Secret values masked).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangedObject {
+    pub key: ObjectRef,
+    pub unified_diff: String,
+    pub lines_added: usize,
+    pub lines_removed: usize,
+}
+
+/// What reviewers look for first.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Summary {
+    pub images: Vec<ImageChange>,
+    pub crds: Vec<CrdChange>,
+    pub rbac: Vec<RbacChange>,
+    pub removed: Vec<ObjectRef>,
+}
+
+/// A container image added, removed or changed in an object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageChange {
+    pub object: ObjectRef,
+    /// The container's name, or the field path for images outside containers.
+    pub container: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A CustomResourceDefinition change, as one readable line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrdChange {
+    pub crd: String,
+    pub change: String,
+}
+
+impl fmt::Display for CrdChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.crd, self.change)
+    }
+}
+
+/// An RBAC change, as one readable line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RbacChange {
+    pub object: ObjectRef,
+    pub change: String,
+}
+
+impl fmt::Display for RbacChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.object, self.change)
+    }
+}
+
+/// Per-object text diffs stop refining after this long; the result is still a correct diff,
+/// just coarser. Keeps multi-thousand-line CRD diffs from dominating a run.
+const DIFF_DEADLINE: Duration = Duration::from_millis(500);
+
+/// The semantic diff from `old` to `new`.
+pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
+    let old_map: BTreeMap<&ObjectRef, &Object> = old.objects.iter().map(|o| (&o.key, o)).collect();
+    let new_map: BTreeMap<&ObjectRef, &Object> = new.objects.iter().map(|o| (&o.key, o)).collect();
+    let mut d = ManifestDiff {
+        added: Vec::new(),
+        removed: Vec::new(),
+        changed: Vec::new(),
+        summary: Summary::default(),
+    };
+    for o in &new.objects {
+        if !old_map.contains_key(&o.key) {
+            d.added.push(o.key.clone());
+        }
+    }
+    for o in &old.objects {
+        if !new_map.contains_key(&o.key) {
+            d.removed.push(o.key.clone());
+        }
+    }
+    for n in &new.objects {
+        let Some(o) = old_map.get(&n.key) else {
+            continue;
+        };
+        if o.value == n.value {
+            continue;
+        }
+        let (a, b) = masked_pair(o, n);
+        let (text, added, removed) = unified(&a, &b, &n.key.to_string());
+        if added + removed == 0 {
+            continue;
+        }
+        d.changed.push(ChangedObject {
+            key: n.key.clone(),
+            unified_diff: text,
+            lines_added: added,
+            lines_removed: removed,
+        });
+    }
+    d.summary = Summary {
+        images: image_changes(&old_map, &new_map),
+        crds: crd_changes(&old_map, &new_map),
+        rbac: rbac_changes(&old_map, &new_map),
+        removed: d.removed.clone(),
+    };
+    d
+}
+
+fn unified(a: &str, b: &str, label: &str) -> (String, usize, usize) {
+    let diff = similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .deadline(Instant::now() + DIFF_DEADLINE)
+        .diff_lines(a, b);
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{label}"), &format!("b/{label}"))
+        .to_string();
+    (text, added, removed)
+}
+
+/// Canonical text of both sides, with Secret values replaced: a reviewer sees which keys
+/// changed, never a value.
+fn masked_pair(old: &Object, new: &Object) -> (String, String) {
+    if !(old.key.kind == "Secret" && old.key.group.is_empty()) {
+        return (object_yaml(&old.value), object_yaml(&new.value));
+    }
+    let (mut a, mut b) = (old.value.clone(), new.value.clone());
+    for field in ["data", "stringData"] {
+        let before = old.value.get(field).and_then(Value::as_object);
+        if let Some(m) = a.get_mut(field).and_then(Value::as_object_mut) {
+            for v in m.values_mut() {
+                *v = Value::String("<redacted>".into());
+            }
+        }
+        if let Some(m) = b.get_mut(field).and_then(Value::as_object_mut) {
+            for (k, v) in m.iter_mut() {
+                let same = before.and_then(|b| b.get(k)) == Some(&*v);
+                *v = Value::String(
+                    if same {
+                        "<redacted>"
+                    } else {
+                        "<redacted, changed>"
+                    }
+                    .into(),
+                );
+            }
+        }
+    }
+    (object_yaml(&a), object_yaml(&b))
+}
+
+/// Image references of an object, by container name (or field path outside containers).
+fn images(o: &Object) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if o.key.kind == "CustomResourceDefinition" {
+        return out;
+    }
+    if let Some(spec) = o.value.get("spec") {
+        walk_images(spec, "spec", &mut out);
+    }
+    out
+}
+
+fn walk_images(v: &Value, path: &str, out: &mut BTreeMap<String, String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(img)) = m.get("image") {
+                let label = match m.get("name").and_then(Value::as_str) {
+                    Some(name) if path.contains("ontainers") => name.to_string(),
+                    _ => format!("{path}.image"),
+                };
+                out.insert(label, img.clone());
+            }
+            for (k, child) in m {
+                if k != "image" {
+                    walk_images(child, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk_images(child, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn image_changes(
+    old: &BTreeMap<&ObjectRef, &Object>,
+    new: &BTreeMap<&ObjectRef, &Object>,
+) -> Vec<ImageChange> {
+    let keys: BTreeSet<&ObjectRef> = old.keys().chain(new.keys()).copied().collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let a = old.get(key).map(|o| images(o)).unwrap_or_default();
+        let b = new.get(key).map(|o| images(o)).unwrap_or_default();
+        let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        for name in names {
+            let (from, to) = (a.get(name), b.get(name));
+            if from != to {
+                out.push(ImageChange {
+                    object: key.clone(),
+                    container: name.clone(),
+                    from: from.cloned(),
+                    to: to.cloned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// (version name → (served, storage, schema text)) of a CRD.
+fn crd_versions(o: &Object) -> BTreeMap<String, (bool, bool, String)> {
+    let mut out = BTreeMap::new();
+    let versions = o.value.pointer("/spec/versions").and_then(Value::as_array);
+    for v in versions.into_iter().flatten() {
+        let Some(name) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
+        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let schema = v.get("schema").map(object_yaml).unwrap_or_default();
+        out.insert(name.to_string(), (flag("served"), flag("storage"), schema));
+    }
+    out
+}
+
+fn crd_changes(
+    old: &BTreeMap<&ObjectRef, &Object>,
+    new: &BTreeMap<&ObjectRef, &Object>,
+) -> Vec<CrdChange> {
+    let is_crd = |k: &ObjectRef| k.kind == "CustomResourceDefinition";
+    let keys: BTreeSet<&ObjectRef> = old
+        .keys()
+        .chain(new.keys())
+        .copied()
+        .filter(|k| is_crd(k))
+        .collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let crd = key.name.clone();
+        let push = |out: &mut Vec<CrdChange>, change: String| {
+            out.push(CrdChange {
+                crd: crd.clone(),
+                change,
+            })
+        };
+        match (old.get(key), new.get(key)) {
+            (None, Some(n)) => {
+                let vs: Vec<String> = crd_versions(n).keys().cloned().collect();
+                push(&mut out, format!("added (versions {})", vs.join(", ")));
+            }
+            (Some(_), None) => push(
+                &mut out,
+                "removed: existing custom resources of this type are deleted with it".into(),
+            ),
+            (Some(o), Some(n)) if o.value != n.value => {
+                let (a, b) = (crd_versions(o), crd_versions(n));
+                let mut said = false;
+                for (name, (served, storage, schema)) in &b {
+                    match a.get(name) {
+                        None => {
+                            push(
+                                &mut out,
+                                format!(
+                                    "version {name} added{}",
+                                    if *storage { " (storage)" } else { "" }
+                                ),
+                            );
+                            said = true;
+                        }
+                        Some((s0, st0, sc0)) => {
+                            if s0 != served {
+                                push(
+                                    &mut out,
+                                    format!(
+                                        "version {name} {}",
+                                        if *served {
+                                            "now served"
+                                        } else {
+                                            "no longer served"
+                                        }
+                                    ),
+                                );
+                                said = true;
+                            }
+                            if st0 != storage && *storage {
+                                push(&mut out, format!("storage version is now {name}"));
+                                said = true;
+                            }
+                            if sc0 != schema {
+                                let (_, added, removed) = unified(sc0, schema, name);
+                                push(
+                                    &mut out,
+                                    format!(
+                                        "version {name} schema changed (+{added} −{removed} lines)"
+                                    ),
+                                );
+                                said = true;
+                            }
+                        }
+                    }
+                }
+                for name in a.keys().filter(|n| !b.contains_key(*n)) {
+                    push(&mut out, format!("version {name} removed"));
+                    said = true;
+                }
+                if !said {
+                    push(&mut out, "metadata or conversion settings changed".into());
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Readable RBAC rules: `get, list, watch on pods, services (core)`.
+fn rules(o: &Object) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let list = |v: &Value, k: &str| -> Vec<String> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for r in o
+        .value
+        .get("rules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let verbs = list(r, "verbs").join(", ");
+        let mut what = list(r, "resources");
+        if what.is_empty() {
+            what = list(r, "nonResourceURLs");
+        }
+        let names = list(r, "resourceNames");
+        let groups: Vec<String> = list(r, "apiGroups")
+            .into_iter()
+            .map(|g| if g.is_empty() { "core".to_string() } else { g })
+            .collect();
+        let mut line = format!("{verbs} on {}", what.join(", "));
+        if !names.is_empty() {
+            line.push_str(&format!(" named {}", names.join(", ")));
+        }
+        if !groups.is_empty() {
+            line.push_str(&format!(" ({})", groups.join(", ")));
+        }
+        out.insert(line);
+    }
+    out
+}
+
+fn binding(o: &Object) -> (String, BTreeSet<String>) {
+    let role = o
+        .value
+        .get("roleRef")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.get("kind").and_then(Value::as_str).unwrap_or("?"),
+                r.get("name").and_then(Value::as_str).unwrap_or("?")
+            )
+        })
+        .unwrap_or_default();
+    let subjects = o
+        .value
+        .get("subjects")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let kind = s.get("kind").and_then(Value::as_str).unwrap_or("?");
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
+            match s.get("namespace").and_then(Value::as_str) {
+                Some(ns) => format!("{kind} {ns}/{name}"),
+                None => format!("{kind} {name}"),
+            }
+        })
+        .collect();
+    (role, subjects)
+}
+
+fn rbac_changes(
+    old: &BTreeMap<&ObjectRef, &Object>,
+    new: &BTreeMap<&ObjectRef, &Object>,
+) -> Vec<RbacChange> {
+    let is_rbac = |k: &ObjectRef| k.group == "rbac.authorization.k8s.io";
+    let keys: BTreeSet<&ObjectRef> = old
+        .keys()
+        .chain(new.keys())
+        .copied()
+        .filter(|k| is_rbac(k))
+        .collect();
+    let mut out = Vec::new();
+    for key in keys {
+        let mut push = |change: String| {
+            out.push(RbacChange {
+                object: key.clone(),
+                change,
+            })
+        };
+        let is_role = key.kind == "Role" || key.kind == "ClusterRole";
+        match (old.get(key), new.get(key)) {
+            (None, Some(n)) if is_role => {
+                let r = rules(n);
+                push(format!(
+                    "new, grants {}",
+                    if r.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        r.into_iter().collect::<Vec<_>>().join("; ")
+                    }
+                ));
+            }
+            (None, Some(n)) => {
+                let (role, subjects) = binding(n);
+                push(format!(
+                    "new, binds {role} to {}",
+                    subjects.into_iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            (Some(_), None) => push("removed".into()),
+            (Some(o), Some(n)) if is_role => {
+                let (a, b) = (rules(o), rules(n));
+                for r in b.difference(&a) {
+                    push(format!("grants {r}"));
+                }
+                for r in a.difference(&b) {
+                    push(format!("no longer grants {r}"));
+                }
+            }
+            (Some(o), Some(n)) => {
+                let ((ra, sa), (rb, sb)) = (binding(o), binding(n));
+                if ra != rb {
+                    push(format!("roleRef {ra} → {rb}"));
+                }
+                for s in sb.difference(&sa) {
+                    push(format!("adds subject {s}"));
+                }
+                for s in sa.difference(&sb) {
+                    push(format!("drops subject {s}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = "---\n# Source: x/templates/sa.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: b\n  namespace: ns\n---\n# Source: x/templates/cm.yaml\nkind: ConfigMap\napiVersion: v1\nmetadata:\n  name: a\n  namespace: ns\ndata:\n  flag: \"on\"\n  eq: \"=\"\n  zero: \"0123\"\n---\n# empty\n";
+
+    #[test]
+    fn parses_sorts_and_keeps_sources() {
+        let m = Manifests::parse(TWO).unwrap();
+        let keys: Vec<String> = m.objects().iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(keys, ["ConfigMap ns/a", "ServiceAccount ns/b"]);
+        assert_eq!(
+            m.objects()[0].source.as_deref(),
+            Some("x/templates/cm.yaml")
+        );
+    }
+
+    #[test]
+    fn canonical_form_is_a_fixed_point_and_quotes_yaml_1_1_traps() {
+        let once = Manifests::parse(TWO).unwrap().to_canonical_yaml();
+        let twice = Manifests::parse(&once).unwrap().to_canonical_yaml();
+        assert_eq!(once, twice);
+        assert!(
+            once.starts_with(
+                "---\n# Source: x/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:"
+            ),
+            "{once}"
+        );
+        for trap in ["flag: 'on'", "eq: =", "zero: '0123'"] {
+            // "=" is a plain string in YAML 1.1 and 1.2 alike; "on" and "0123" must stay quoted.
+            assert!(
+                once.contains(trap) || once.contains(&trap.replace('\'', "\"")),
+                "{trap} in:\n{once}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_document_and_line() {
+        let e = Manifests::parse("---\napiVersion: v1\nkind: ConfigMap\n").unwrap_err();
+        assert_eq!((e.doc, e.line), (1, 2));
+        assert!(e.message.contains("no metadata.name"));
+        let e = Manifests::parse("a: 1\n---\n- list\n").unwrap_err();
+        assert!(e.to_string().starts_with("document 1"), "{e}");
+        let dup = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n";
+        assert!(Manifests::parse(dup)
+            .unwrap_err()
+            .message
+            .contains("defined twice (documents 1 and 2)"));
+        let e = Manifests::parse("apiVersion: v1\nkind: [\n").unwrap_err();
+        assert!(e.message.starts_with("invalid YAML"), "{e}");
+    }
+
+    #[test]
+    fn rbac_rules_and_bindings_are_summarised() {
+        let a = Manifests::parse("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules:\n- apiGroups: ['']\n  resources: [pods]\n  verbs: [get, list]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\nroleRef: {kind: ClusterRole, name: r}\nsubjects:\n- {kind: ServiceAccount, name: sa, namespace: ns}\n").unwrap();
+        let b = Manifests::parse("apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules:\n- apiGroups: ['']\n  resources: [pods]\n  verbs: [get, list]\n- apiGroups: [apps]\n  resources: [deployments]\n  verbs: ['*']\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: b}\nroleRef: {kind: ClusterRole, name: r}\nsubjects:\n- {kind: ServiceAccount, name: other, namespace: ns}\n").unwrap();
+        let lines: Vec<String> = diff(&a, &b)
+            .summary
+            .rbac
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "`ClusterRole r`: grants * on deployments (apps)",
+                "`ClusterRoleBinding b`: adds subject ServiceAccount ns/other",
+                "`ClusterRoleBinding b`: drops subject ServiceAccount ns/sa",
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_diffs() {
+        let a = Manifests::parse("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  password: c2VjcmV0MQ==\n  same: eA==\n").unwrap();
+        let b = Manifests::parse("apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  password: c2VjcmV0Mg==\n  same: eA==\n").unwrap();
+        let d = diff(&a, &b);
+        let text = &d.changed[0].unified_diff;
+        assert!(
+            !text.contains("c2VjcmV0") && !text.contains("eA=="),
+            "{text}"
+        );
+        assert!(text.contains("+  password: <redacted, changed>"), "{text}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Domain newtypes: the nouns of the release train, validated once at the edge so the rest of
+//! the code can trust them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name or minor was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value:?} is not valid: {why}")]
+pub struct InvalidName {
+    pub what: &'static str,
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// An addon's name: the directory under `bundles/`, a DNS-1123 label (it becomes part of branch
+/// names, labels and Helm release names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AddonName(String);
+
+impl AddonName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for AddonName {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, InvalidName> {
+        let bad = |why| InvalidName {
+            what: "addon name",
+            value: s.to_string(),
+            why,
+        };
+        if s.is_empty() || s.len() > 53 {
+            return Err(bad(
+                "must be 1 to 53 characters (a Helm release name limit)",
+            ));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad("use lowercase letters, digits and '-' only"));
+        }
+        if s.starts_with('-') || s.ends_with('-') {
+            return Err(bad("must start and end with a letter or digit"));
+        }
+        Ok(AddonName(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for AddonName {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<Self, InvalidName> {
+        s.parse()
+    }
+}
+
+impl From<AddonName> for String {
+    fn from(a: AddonName) -> String {
+        a.0
+    }
+}
+
+impl fmt::Display for AddonName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Kubernetes minor release, `1.NN`. Ordered numerically (1.9 < 1.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KubeMinor {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl KubeMinor {
+    pub const fn new(major: u32, minor: u32) -> Self {
+        KubeMinor { major, minor }
+    }
+
+    /// The patch version the bot renders for: `1.NN.0`. Charts gate on the minor; pinning
+    /// `.0` keeps renders independent of which patch a kind image happens to carry.
+    pub fn render_version(&self) -> String {
+        format!("{}.{}.0", self.major, self.minor)
+    }
+
+    /// The conventional release branch for this minor.
+    pub fn release_branch(&self) -> BranchName {
+        BranchName(format!("release-{self}"))
+    }
+}
+
+impl FromStr for KubeMinor {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, InvalidName> {
+        let bad = |why| InvalidName {
+            what: "Kubernetes minor",
+            value: s.to_string(),
+            why,
+        };
+        let t = s.strip_prefix('v').unwrap_or(s);
+        let (maj, min) = t
+            .split_once('.')
+            .ok_or_else(|| bad("write it as 1.NN, e.g. \"1.30\""))?;
+        let num = |p: &str| -> Result<u32, InvalidName> {
+            if p.is_empty()
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+            {
+                return Err(bad("write it as 1.NN, e.g. \"1.30\""));
+            }
+            p.parse().map_err(|_| bad("number out of range"))
+        };
+        let (major, minor) = (num(maj)?, num(min)?);
+        if major != 1 {
+            return Err(bad("only Kubernetes 1.x exists"));
+        }
+        Ok(KubeMinor { major, minor })
+    }
+}
+
+impl TryFrom<String> for KubeMinor {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<Self, InvalidName> {
+        s.parse()
+    }
+}
+
+impl From<KubeMinor> for String {
+    fn from(k: KubeMinor) -> String {
+        k.to_string()
+    }
+}
+
+impl fmt::Display for KubeMinor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A git branch of the train: `main` or `release-1.NN`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BranchName(String);
+
+impl BranchName {
+    pub fn main() -> Self {
+        BranchName("main".to_string())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The minor a `release-1.NN` name encodes, if it follows the convention.
+    pub fn release_minor(&self) -> Option<KubeMinor> {
+        self.0.strip_prefix("release-")?.parse().ok()
+    }
+}
+
+impl FromStr for BranchName {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<Self, InvalidName> {
+        let bad = |why| InvalidName {
+            what: "branch name",
+            value: s.to_string(),
+            why,
+        };
+        // The subset of git's check-ref-format rules that matter for names we create.
+        if s.is_empty()
+            || s.starts_with(['-', '/', '.'])
+            || s.ends_with(['/', '.'])
+            || s.ends_with(".lock")
+            || s.contains("..")
+            || s.contains("//")
+            || s.contains("@{")
+            || s.chars()
+                .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c))
+        {
+            return Err(bad("not a valid git branch name"));
+        }
+        Ok(BranchName(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for BranchName {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<Self, InvalidName> {
+        s.parse()
+    }
+}
+
+impl From<BranchName> for String {
+    fn from(b: BranchName) -> String {
+        b.0
+    }
+}
+
+impl fmt::Display for BranchName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_minor_parses_and_orders_numerically() {
+        let a: KubeMinor = "1.9".parse().unwrap();
+        let b: KubeMinor = "1.30".parse().unwrap();
+        assert!(a < b);
+        assert_eq!(b.to_string(), "1.30");
+        assert_eq!(b.render_version(), "1.30.0");
+        assert_eq!(b.release_branch().as_str(), "release-1.30");
+        for bad in ["1", "1.", "1.x", "2.1", "1.030", "1.30.1", ""] {
+            assert!(bad.parse::<KubeMinor>().is_err(), "{bad} must be rejected");
+        }
+    }
+
+    #[test]
+    fn addon_names_are_dns_labels() {
+        assert!("kube-prometheus-stack".parse::<AddonName>().is_ok());
+        for bad in ["", "Cert-Manager", "-x", "x-", "a_b", "a.b"] {
+            assert!(bad.parse::<AddonName>().is_err(), "{bad} must be rejected");
+        }
+    }
+
+    #[test]
+    fn branch_names_follow_git_rules() {
+        assert_eq!(
+            "release-1.31"
+                .parse::<BranchName>()
+                .unwrap()
+                .release_minor(),
+            Some(KubeMinor::new(1, 31))
+        );
+        assert_eq!(BranchName::main().release_minor(), None);
+        for bad in ["", "a..b", "a b", "x.lock", "-x", "a~1"] {
+            assert!(bad.parse::<BranchName>().is_err(), "{bad} must be rejected");
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! The sync PR: title, labels and body.
+
+use serde::Serialize;
+
+use crate::config::{Bundle, TrainBranch};
+use crate::manifest::ManifestDiff;
+use crate::upstream::{ChartEntry, Release, Skip};
+use crate::version::Version;
+
+/// GitHub rejects bodies over 65,536 characters (characters, not bytes).
+pub const BODY_LIMIT: usize = 65_536;
+/// What we aim for: room for GitHub's own normalisation and a later edit by a human.
+const BODY_BUDGET: usize = BODY_LIMIT - 4_096;
+/// A single object's diff longer than this is cut; kube-prometheus-stack CRDs change by
+/// thousands of lines and nobody reviews those in a PR body.
+const MAX_DIFF_LINES: usize = 400;
+
+/// Everything a sync PR body says.
+pub struct PrBody<'a> {
+    pub addon: &'a Bundle,
+    pub branch: &'a TrainBranch,
+    /// The pinned version's index entry, when upstream still lists it.
+    pub current: Option<&'a Release>,
+    pub current_version: &'a Version,
+    pub target: &'a Release,
+    pub skipped: &'a [Skip],
+    pub diff: &'a ManifestDiff,
+    pub baseline_note: Option<&'a str>,
+}
+
+/// `chore(cert-manager): bump v1.14.7 → v1.16.5`, with the branch for release branches.
+pub fn title(bundle: &Bundle, branch: &TrainBranch, from: &Version, to: &Version) -> String {
+    let base = format!("chore({}): bump {from} → {to}", bundle.name);
+    if branch.is_main() {
+        base
+    } else {
+        format!("{base} ({})", branch.name)
+    }
+}
+
+/// Labels that let reviewers filter: always `ake-bot` and `addon/<name>`, plus what the diff
+/// shows.
+pub fn labels(bundle: &Bundle, diff: &ManifestDiff) -> Vec<String> {
+    let mut l = vec!["ake-bot".to_string(), format!("addon/{}", bundle.name)];
+    if !diff.summary.crds.is_empty() {
+        l.push("crd-change".into());
+    }
+    if !diff.summary.images.is_empty() {
+        l.push("image-change".into());
+    }
+    if !diff.summary.rbac.is_empty() {
+        l.push("rbac-change".into());
+    }
+    if !diff.summary.removed.is_empty() {
+        l.push("removed-objects".into());
+    }
+    l
+}
+
+#[derive(Serialize)]
+struct Ctx {
+    marker: String,
+    addon: String,
+    branch: String,
+    kube: String,
+    chart: String,
+    from: String,
+    to: String,
+    app_from: Option<String>,
+    app_to: Option<String>,
+    app_major: bool,
+    chart_bump: &'static str,
+    baseline_note: Option<String>,
+    skipped: Vec<SkipRow>,
+    added: usize,
+    removed: usize,
+    changed: usize,
+    lines_added: usize,
+    lines_removed: usize,
+    images: Vec<ImageRow>,
+    crds: Vec<String>,
+    rbac: Vec<String>,
+    removed_objects: Vec<String>,
+    added_objects: Vec<String>,
+    changes: Vec<ChangeRow>,
+    links: Vec<Link>,
+    diffs: Vec<DiffBlock>,
+    omitted: Option<String>,
+    rendered_file: String,
+}
+
+#[derive(Serialize)]
+struct SkipRow {
+    version: String,
+    why: String,
+}
+
+#[derive(Serialize)]
+struct ImageRow {
+    object: String,
+    container: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Serialize, serde::Deserialize, Default)]
+struct ChangeRow {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Serialize, Clone)]
+struct Link {
+    name: String,
+    url: String,
+}
+
+#[derive(Serialize, Clone)]
+struct DiffBlock {
+    object: String,
+    added: usize,
+    removed: usize,
+    fence: String,
+    text: String,
+    cut: Option<String>,
+}
+
+const TEMPLATE: &str = include_str!("../../templates/pr-body.md.j2");
+
+/// Render the PR body, within [`BODY_BUDGET`] characters.
+pub fn pr_body(b: &PrBody<'_>) -> Result<String, minijinja::Error> {
+    let mut ctx = context(b);
+    let all_diffs = std::mem::take(&mut ctx.diffs);
+    let base = render(&ctx)?;
+    let base_len = base.chars().count();
+
+    // Greedy: keep diffs in object order while they fit; name the rest.
+    let mut left = BODY_BUDGET.saturating_sub(base_len + 600);
+    let mut kept = Vec::new();
+    let mut omitted = Vec::new();
+    for d in all_diffs {
+        let cost = d.text.chars().count() + d.object.chars().count() + 120;
+        if cost <= left {
+            left -= cost;
+            kept.push(d);
+        } else {
+            omitted.push(d.object);
+        }
+    }
+    if !omitted.is_empty() {
+        let shown: Vec<&str> = omitted.iter().take(20).map(String::as_str).collect();
+        let more = omitted.len().saturating_sub(shown.len());
+        ctx.omitted = Some(format!(
+            "{} object diff(s) left out to stay within GitHub's {BODY_LIMIT}-character limit: {}{}. See \"Files changed\" for the full diff.",
+            omitted.len(),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        ));
+    }
+    ctx.diffs = kept;
+    let body = render(&ctx)?;
+    Ok(fit(body))
+}
+
+/// Last resort if the summary alone is too long (thousands of changed objects): cut at a line
+/// boundary and say so.
+fn fit(body: String) -> String {
+    if body.chars().count() <= BODY_BUDGET {
+        return body;
+    }
+    let note = "\n\n> [!NOTE]\n> This description was cut to fit GitHub's limit. See \"Files changed\" for everything.\n";
+    let mut out = String::new();
+    for line in body.lines() {
+        if out.chars().count() + line.chars().count() + note.len() + 1 > BODY_BUDGET {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(note);
+    out
+}
+
+fn render(ctx: &Ctx) -> Result<String, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.add_template("pr-body.md", TEMPLATE)?;
+    env.get_template("pr-body.md")?.render(ctx)
+}
+
+fn context(b: &PrBody<'_>) -> Ctx {
+    let from = b.current_version.to_string();
+    let to = b.target.version.to_string();
+    let app_from = b.current.and_then(|r| r.entry.app_version.clone());
+    let app_to = b.target.entry.app_version.clone();
+    let app_major = match (&app_from, &app_to) {
+        (Some(a), Some(t)) => match (Version::parse(a), Version::parse(t)) {
+            (Ok(a), Ok(t)) => {
+                t.major() > a.major() || (t.major() == 0 && a.major() == 0 && t.minor() > a.minor())
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    let chart_bump = if b.target.version.major() != b.current_version.major() {
+        "major"
+    } else if b.target.version.minor() != b.current_version.minor() {
+        "minor"
+    } else {
+        "patch"
+    };
+    let d = b.diff;
+    let diffs = d
+        .changed
+        .iter()
+        .map(|c| {
+            let lines: Vec<&str> = c.unified_diff.lines().collect();
+            let (text, cut) = if lines.len() > MAX_DIFF_LINES {
+                (
+                    lines[..MAX_DIFF_LINES].join("\n") + "\n",
+                    Some(format!(
+                        "{} more lines of this object's diff not shown.",
+                        lines.len() - MAX_DIFF_LINES
+                    )),
+                )
+            } else {
+                (c.unified_diff.clone(), None)
+            };
+            let text = if text.ends_with('\n') {
+                text
+            } else {
+                text + "\n"
+            };
+            DiffBlock {
+                object: c.key.to_string(),
+                added: c.lines_added,
+                removed: c.lines_removed,
+                fence: fence_for(&text),
+                text,
+                cut,
+            }
+        })
+        .collect();
+    Ctx {
+        marker: super::marker(
+            "sync",
+            &[
+                ("addon", b.addon.name.as_str()),
+                ("branch", b.branch.name.as_str()),
+                ("target", &to),
+            ],
+        ),
+        addon: b.addon.name.to_string(),
+        branch: b.branch.name.to_string(),
+        kube: b.branch.kubernetes.to_string(),
+        chart: b.addon.helm().chart.clone(),
+        from,
+        to,
+        app_from,
+        app_to,
+        app_major,
+        chart_bump,
+        baseline_note: b.baseline_note.map(str::to_string),
+        skipped: b
+            .skipped
+            .iter()
+            .map(|s| SkipRow {
+                version: s.version.clone(),
+                why: s.reason.to_string(),
+            })
+            .collect(),
+        added: d.added.len(),
+        removed: d.removed.len(),
+        changed: d.changed.len(),
+        lines_added: d.changed.iter().map(|c| c.lines_added).sum(),
+        lines_removed: d.changed.iter().map(|c| c.lines_removed).sum(),
+        images: image_rows(d),
+        crds: d.summary.crds.iter().map(|c| c.to_string()).collect(),
+        rbac: d.summary.rbac.iter().map(|r| r.to_string()).collect(),
+        removed_objects: d.removed.iter().map(|r| r.to_string()).collect(),
+        added_objects: d.added.iter().map(|r| r.to_string()).collect(),
+        changes: changes(&b.target.entry),
+        links: links(&b.target.entry),
+        diffs,
+        omitted: None,
+        rendered_file: b.addon.rendered_file().display().to_string(),
+    }
+}
+
+fn image_rows(d: &ManifestDiff) -> Vec<ImageRow> {
+    d.summary
+        .images
+        .iter()
+        .map(|i| ImageRow {
+            object: i.object.to_string(),
+            container: i.container.clone(),
+            from: i.from.clone(),
+            to: i.to.clone(),
+        })
+        .collect()
+}
+
+/// A fence longer than any backtick run in the text, so a diff cannot close it early.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// `artifacthub.io/changes`: a YAML list of `{kind, description}` or of plain strings.
+fn changes(entry: &ChartEntry) -> Vec<ChangeRow> {
+    let Some(text) = entry.changes() else {
+        return Vec::new();
+    };
+    match crate::yaml::from_str::<Vec<serde_json::Value>>(text) {
+        Ok(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_json::Value::String(s) => Some(ChangeRow {
+                    kind: None,
+                    description: s,
+                }),
+                v => serde_json::from_value::<ChangeRow>(v).ok(),
+            })
+            .map(|mut c| {
+                c.description = one_line(&c.description);
+                c
+            })
+            .take(50)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Source, home and GitHub releases pages of the chart.
+fn links(entry: &ChartEntry) -> Vec<Link> {
+    let mut out: Vec<Link> = Vec::new();
+    let mut push = |name: &str, url: &str| {
+        let safe = url.starts_with("https://") || url.starts_with("http://");
+        if safe && !out.iter().any(|l| l.url == url) {
+            out.push(Link {
+                name: name.to_string(),
+                url: url.to_string(),
+            });
+        }
+    };
+    for s in &entry.sources {
+        if let Some(repo) = github_repo(s) {
+            push("Releases", &format!("https://github.com/{repo}/releases"));
+        }
+        push("Source", s);
+    }
+    if let Some(h) = &entry.home {
+        push("Home", h);
+    }
+    out.truncate(8);
+    out
+}
+
+fn github_repo(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://github.com/")?;
+    let mut parts = rest.split('/');
+    let (owner, repo) = (parts.next()?, parts.next()?);
+    (!owner.is_empty() && !repo.is_empty())
+        .then(|| format!("{owner}/{}", repo.trim_end_matches(".git")))
+}

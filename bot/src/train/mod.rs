@@ -1,0 +1,47 @@
+//! The jobs, as reconcilers: observe (upstream, repo), diff (desired vs actual), act. Planning
+//! is separate from acting, so `--dry-run` is the same path with no executor.
+
+pub mod rerender;
+pub mod sync;
+
+use crate::config::{LoadedBundle, TrainBranch};
+use crate::render::{self, Helm, RenderInput};
+use crate::upstream::{Fetcher, Release};
+
+/// Fetch (verified) and render `release` of `bundle` for `branch`. Errors are one line naming
+/// the chart and version; callers add addon and branch.
+pub(crate) async fn render_release(
+    fetcher: &Fetcher,
+    helm: &Helm,
+    permits: &tokio::sync::Semaphore,
+    bundle: &LoadedBundle,
+    branch: &TrainBranch,
+    release: &Release,
+) -> Result<render::Rendered, String> {
+    let b = &bundle.bundle;
+    let chart_path = fetcher
+        .chart(&b.helm().repo, &release.entry)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _permit = permits
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    render::render(
+        helm,
+        RenderInput {
+            bundle: b,
+            values_template: bundle.values_template.as_deref(),
+            branch,
+            chart: &release.entry,
+            chart_path: &chart_path,
+        },
+    )
+    .await
+    .map_err(|e| format!("rendering {} {}: {e}", release.entry.name, release.version))
+}
+
+/// One permit per core: helm is CPU-bound, more only adds contention.
+pub(crate) fn helm_permits() -> tokio::sync::Semaphore {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}

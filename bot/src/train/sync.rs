@@ -1,0 +1,433 @@
+//! `sync`: for every bundle and every branch it applies to, the newest allowed upstream
+//! version, re-rendered for that branch, and the PR that would carry it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{self, Bundles, LoadedBundle, Train, TrainBranch};
+use crate::git::{self, Tree};
+use crate::manifest::{self, Manifests};
+use crate::model::{AddonName, BranchName};
+use crate::render::{self, Helm};
+use crate::report::{self, PrBody};
+use crate::upstream::{self, Fetcher, Release, Skip, UpstreamError};
+
+/// What `sync` is asked to do.
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    /// The config repository.
+    pub repo: PathBuf,
+    /// Only these addons (all when empty).
+    pub addons: Vec<String>,
+    /// Only these branches (all non-eol when empty).
+    pub branches: Vec<String>,
+    /// Where verified chart archives are cached.
+    pub cache_dir: PathBuf,
+}
+
+/// Where a branch's bundles were read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Origin {
+    /// The checked-out work tree.
+    WorkTree,
+    /// A commit of the branch in git (`release-1.31` or `origin/release-1.31`).
+    Git { label: String },
+    /// The branch does not exist in the repository yet: planned from the work tree's bundles,
+    /// with the current pin re-rendered for the branch's minor as the baseline.
+    NotCut,
+}
+
+/// What should happen on one (addon, branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// A newer version is admissible: open or update the PR.
+    Update,
+    /// The pin is the newest admissible version.
+    UpToDate,
+    /// Nothing admissible is newer, and the pin itself is not admissible here either (e.g. a
+    /// chart whose `kubeVersion` excludes this branch's minor). Needs a human.
+    Blocked { reason: String },
+}
+
+/// One (addon, branch) of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEntry {
+    pub addon: AddonName,
+    pub branch: BranchName,
+    pub kubernetes: String,
+    pub origin: Origin,
+    pub action: Action,
+    pub current: String,
+    pub current_app_version: Option<String>,
+    pub target: Option<String>,
+    pub target_app_version: Option<String>,
+    /// Newer versions passed over, and why.
+    pub skipped: Vec<Skip>,
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    /// Labels the PR carries.
+    pub labels: Vec<String>,
+    /// PR title and body, for `Update` entries.
+    pub title: Option<String>,
+    pub body: Option<String>,
+    /// The new committed render, for `Update` entries (not printed; the executor writes it).
+    #[serde(skip)]
+    pub rendered: Option<String>,
+}
+
+/// A failure scoped to one addon (and branch, when known).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub addon: String,
+    pub branch: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.branch {
+            Some(b) => write!(f, "{} on {b}: {}", self.addon, self.message),
+            None => write!(f, "{}: {}", self.addon, self.message),
+        }
+    }
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SyncPlan {
+    pub entries: Vec<PlanEntry>,
+    pub problems: Vec<Problem>,
+}
+
+/// Errors that stop the whole job (anything scoped to one addon is a [`Problem`] instead).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error("{0}")]
+    Tree(#[from] git::TreeError),
+    #[error("{0}")]
+    HelmMissing(String),
+    #[error("unknown addon {name:?}: bundles/ has {known}")]
+    UnknownAddon { name: String, known: String },
+    #[error("unknown branch {name:?}: branches.toml has {known}")]
+    UnknownBranch { name: String, known: String },
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+}
+
+struct BranchState {
+    branch: TrainBranch,
+    origin: Origin,
+    bundles: Bundles,
+}
+
+/// Build the plan. Reads the repository and upstream; writes nothing but the chart cache.
+pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, SyncError> {
+    let repo = req.repo.clone();
+    let train = {
+        let repo = repo.clone();
+        tokio::task::spawn_blocking(move || config::load_train(&repo))
+            .await
+            .expect("config loading does not panic")?
+    };
+    let states = {
+        let (repo, train) = (repo.clone(), train.clone());
+        tokio::task::spawn_blocking(move || load_branches(&repo, &train))
+            .await
+            .expect("branch loading does not panic")?
+    };
+    let branches = select_branches(&train, &req.branches)?;
+    let worktree_names = states
+        .iter()
+        .find(|s| s.origin == Origin::WorkTree)
+        .map(|s| s.bundles.names())
+        .unwrap_or_default();
+    for name in &req.addons {
+        if !worktree_names.contains(name) {
+            return Err(SyncError::UnknownAddon {
+                name: name.clone(),
+                known: worktree_names.join(", "),
+            });
+        }
+    }
+    let helm = Arc::new(Helm::locate().map_err(SyncError::HelmMissing)?);
+    let fetcher = Arc::new(Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?);
+    let permits = Arc::new(super::helm_permits());
+
+    let mut out = SyncPlan::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for state in states
+        .into_iter()
+        .filter(|s| branches.contains(&s.branch.name))
+    {
+        let wanted = |dir: &str| req.addons.is_empty() || req.addons.iter().any(|a| a == dir);
+        for p in state.bundles.problems.iter().filter(|p| wanted(&p.dir)) {
+            out.problems.push(Problem {
+                addon: p.dir.clone(),
+                branch: Some(state.branch.name.to_string()),
+                message: config::ConfigErrors(p.errors.clone()).to_string(),
+            });
+        }
+        for lb in state
+            .bundles
+            .loaded
+            .iter()
+            .filter(|b| wanted(b.bundle.name.as_str()))
+        {
+            let job = Job {
+                bundle: lb.clone(),
+                branch: state.branch.clone(),
+                origin: state.origin.clone(),
+                helm: helm.clone(),
+                fetcher: fetcher.clone(),
+                permits: permits.clone(),
+            };
+            tasks.spawn(async move {
+                let (addon, branch) = (job.bundle.bundle.name.clone(), job.branch.name.clone());
+                let span = tracing::info_span!("plan", addon = %addon, branch = %branch);
+                let res = tracing::Instrument::instrument(job.run(), span).await;
+                (addon, branch, res)
+            });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (addon, branch, res) = joined.expect("planning tasks do not panic");
+        match res {
+            Ok(entry) => out.entries.push(entry),
+            Err(message) => out.problems.push(Problem {
+                addon: addon.to_string(),
+                branch: Some(branch.to_string()),
+                message,
+            }),
+        }
+    }
+    // Stable order: branches as in branches.toml, addons by name.
+    let order: BTreeMap<BranchName, usize> = train
+        .branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.clone(), i))
+        .collect();
+    out.entries
+        .sort_by_key(|e| (order.get(&e.branch).copied(), e.addon.clone()));
+    out.problems
+        .sort_by(|a, b| (&a.addon, &a.branch).cmp(&(&b.addon, &b.branch)));
+    Ok(out)
+}
+
+fn select_branches(train: &Train, names: &[String]) -> Result<Vec<BranchName>, SyncError> {
+    let known = || {
+        train
+            .branches
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if names.is_empty() {
+        return Ok(train
+            .branches
+            .iter()
+            .filter(|b| b.status != config::BranchStatus::Eol)
+            .map(|b| b.name.clone())
+            .collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            train
+                .branch(n)
+                .map(|b| b.name.clone())
+                .ok_or_else(|| SyncError::UnknownBranch {
+                    name: n.clone(),
+                    known: known(),
+                })
+        })
+        .collect()
+}
+
+/// Read each branch's bundles from where that branch lives.
+fn load_branches(repo: &Path, train: &Train) -> Result<Vec<BranchState>, git::TreeError> {
+    let checked_out = git::current_branch(repo).unwrap_or_else(|| "main".to_string());
+    let worktree = Tree::Dir(repo.to_path_buf());
+    let worktree_bundles = config::load_bundles(&worktree)?;
+    let mut out = Vec::new();
+    for b in &train.branches {
+        let (origin, bundles) = if b.name.as_str() == checked_out {
+            (Origin::WorkTree, worktree_bundles.clone())
+        } else if let Some(tree) = git::find_branch(repo, b.name.as_str())? {
+            let bundles = config::load_bundles(&tree)?;
+            (
+                Origin::Git {
+                    label: tree.label(),
+                },
+                bundles,
+            )
+        } else {
+            (Origin::NotCut, worktree_bundles.clone())
+        };
+        out.push(BranchState {
+            branch: b.clone(),
+            origin,
+            bundles,
+        });
+    }
+    Ok(out)
+}
+
+struct Job {
+    bundle: LoadedBundle,
+    branch: TrainBranch,
+    origin: Origin,
+    helm: Arc<Helm>,
+    fetcher: Arc<Fetcher>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Job {
+    async fn run(self) -> Result<PlanEntry, String> {
+        let b = &self.bundle.bundle;
+        let helm_src = b.helm();
+        let index = self
+            .fetcher
+            .index(&helm_src.repo)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !index.has_chart(&helm_src.chart) {
+            return Err(UpstreamError::ChartMissing {
+                chart: helm_src.chart.clone(),
+                index: index.location.clone(),
+            }
+            .to_string());
+        }
+        let releases = index.releases(&helm_src.chart);
+        if !releases.skipped.is_empty() {
+            tracing::debug!(skipped = releases.skipped.len(), "index entries skipped");
+        }
+        let current = releases
+            .releases
+            .iter()
+            .find(|r| r.version == b.version)
+            .cloned();
+        let choice = upstream::choose(&releases.releases, b, &self.branch, &b.version);
+
+        let mut entry = PlanEntry {
+            addon: b.name.clone(),
+            branch: self.branch.name.clone(),
+            kubernetes: self.branch.kubernetes.to_string(),
+            origin: self.origin.clone(),
+            action: Action::UpToDate,
+            current: b.version.to_string(),
+            current_app_version: current.as_ref().and_then(|r| r.entry.app_version.clone()),
+            target: None,
+            target_app_version: None,
+            skipped: choice.skipped_newer.clone(),
+            added: 0,
+            removed: 0,
+            changed: 0,
+            labels: Vec::new(),
+            title: None,
+            body: None,
+            rendered: None,
+        };
+        let target = match choice.target {
+            Some(t) if t.version > b.version => t,
+            Some(t) if t.version == b.version => return Ok(entry),
+            other => {
+                // Nothing newer is admissible. If the pin itself is fine, the branch is simply
+                // current; if not, a human must decide (never downgrade silently).
+                if let Err(reason) = &choice.current_admissible {
+                    entry.action = Action::Blocked {
+                        reason: match other {
+                            Some(t) => format!(
+                                "pinned {} is not admissible here ({reason}); newest admissible is {}, which would be a downgrade",
+                                b.version, t.version
+                            ),
+                            None => format!(
+                                "no version of {} is admissible on {} (pinned {}: {reason})",
+                                helm_src.chart, self.branch.name, b.version
+                            ),
+                        },
+                    };
+                }
+                return Ok(entry);
+            }
+        };
+        entry.target = Some(target.version.to_string());
+        entry.target_app_version = target.entry.app_version.clone();
+        entry.action = Action::Update;
+
+        let new = self.render(&target).await?;
+        let old = match self.baseline(current.as_ref()).await? {
+            Some(m) => m,
+            None => Manifests::parse("").map_err(|e| e.to_string())?,
+        };
+        let diff = tokio::task::spawn_blocking({
+            let new = new.manifests;
+            move || manifest::diff(&old, &new)
+        })
+        .await
+        .map_err(|e| format!("diff task failed: {e}"))?;
+        entry.added = diff.added.len();
+        entry.removed = diff.removed.len();
+        entry.changed = diff.changed.len();
+        let body = PrBody {
+            addon: b,
+            branch: &self.branch,
+            current: current.as_ref(),
+            current_version: &b.version,
+            target: &target,
+            skipped: &choice.skipped_newer,
+            diff: &diff,
+            baseline_note: (self.origin == Origin::NotCut).then_some(
+                "This branch is not cut in this repository yet: the baseline is the current pin rendered for its minor.",
+            ),
+        };
+        entry.labels = report::labels(b, &diff);
+        entry.title = Some(report::title(b, &self.branch, &b.version, &target.version));
+        entry.body =
+            Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);
+        entry.rendered = Some(new.text);
+        Ok(entry)
+    }
+
+    /// What the branch runs today: its committed render, or (not cut yet, or never rendered)
+    /// the current pin rendered for this branch.
+    async fn baseline(&self, current: Option<&Release>) -> Result<Option<Manifests>, String> {
+        if self.origin != Origin::NotCut {
+            if let Some(text) = self.bundle.rendered.clone() {
+                let file = self.bundle.bundle.rendered_file();
+                return tokio::task::spawn_blocking(move || Manifests::parse(&text))
+                    .await
+                    .map_err(|e| format!("parser task failed: {e}"))?
+                    .map(Some)
+                    .map_err(|e| {
+                        format!("committed render {} is unreadable: {e}", file.display())
+                    });
+            }
+        }
+        match current {
+            Some(r) => Ok(Some(self.render(r).await?.manifests)),
+            None => Ok(None),
+        }
+    }
+
+    async fn render(&self, release: &Release) -> Result<render::Rendered, String> {
+        super::render_release(
+            &self.fetcher,
+            &self.helm,
+            &self.permits,
+            &self.bundle,
+            &self.branch,
+            release,
+        )
+        .await
+    }
+}

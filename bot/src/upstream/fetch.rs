@@ -1,0 +1,299 @@
+//! Reading indexes and chart archives from upstream or a mirror: HTTP(S) with gzip, or local
+//! directories. Each index is fetched and parsed once per run, however many bundles and branches
+//! ask for it; concurrent askers wait for the one fetch.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::index::{ChartEntry, Index};
+use super::UpstreamError;
+use crate::config::{Mirrors, Source};
+
+/// Large enough for the biggest public indexes (prometheus-community's is ~25 MB), small
+/// enough that a hostile server cannot exhaust memory.
+const MAX_INDEX_BYTES: u64 = 256 << 20;
+const MAX_CHART_BYTES: u64 = 64 << 20;
+const ATTEMPTS: u32 = 3;
+
+type IndexCell = Arc<OnceCell<Result<Arc<Index>, UpstreamError>>>;
+
+/// Fetches upstream data, once per run per index.
+pub struct Fetcher {
+    client: reqwest::Client,
+    mirrors: Mirrors,
+    cache_dir: PathBuf,
+    indexes: Mutex<HashMap<Source, IndexCell>>,
+}
+
+impl Fetcher {
+    /// `cache_dir` holds verified chart archives keyed by digest.
+    pub fn new(mirrors: Mirrors, cache_dir: PathBuf) -> Result<Self, UpstreamError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("ake-bot/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| UpstreamError::Unreachable {
+                url: String::new(),
+                cause: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(Fetcher {
+            client,
+            mirrors,
+            cache_dir,
+            indexes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Where the index of the repository `repo_url` is read from, mirrors applied.
+    pub fn index_source(&self, repo_url: &str) -> Source {
+        match self.mirrors.resolve(repo_url) {
+            Source::Url(u) => Source::Url(format!("{}/index.yaml", u.trim_end_matches('/'))),
+            Source::Dir(d) => Source::Dir(d.join("index.yaml")),
+        }
+    }
+
+    /// The parsed index of the Helm repository at `repo_url`.
+    pub async fn index(&self, repo_url: &str) -> Result<Arc<Index>, UpstreamError> {
+        let source = self.index_source(repo_url);
+        let cell = {
+            let mut map = self
+                .indexes
+                .lock()
+                .expect("index cache lock poisoned only if a fetch panicked");
+            map.entry(source.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let bytes = self.read(&source, MAX_INDEX_BYTES).await?;
+            let location = source.to_string();
+            let text = decode_index(&location, bytes)?;
+            // A 4 MB index takes a while to parse: keep it off the async workers.
+            tokio::task::spawn_blocking(move || Index::parse(&location, &text))
+                .await
+                .map_err(|e| UpstreamError::BadIndex {
+                    url: source.to_string(),
+                    cause: format!("parser task failed: {e}"),
+                })?
+                .map(Arc::new)
+                .map_err(|e| UpstreamError::BadIndex {
+                    url: source.to_string(),
+                    cause: e.0,
+                })
+        })
+        .await
+        .clone()
+    }
+
+    /// The chart archive for `entry` from the repository at `repo_url`, verified against the
+    /// index digest. Returns a local path (in the cache, or in a mirror directory).
+    pub async fn chart(
+        &self,
+        repo_url: &str,
+        entry: &ChartEntry,
+    ) -> Result<PathBuf, UpstreamError> {
+        let chart = format!("{} {}", entry.name, entry.version);
+        let expected = entry
+            .digest
+            .as_deref()
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| UpstreamError::NoDigest {
+                chart: chart.clone(),
+            })?;
+        let url = entry.urls.first().ok_or_else(|| UpstreamError::BadIndex {
+            url: self.index_source(repo_url).to_string(),
+            cause: format!("{chart} has no download URL"),
+        })?;
+        let source = self.chart_source(repo_url, url)?;
+
+        let cached = self
+            .cache_dir
+            .join("charts")
+            .join(format!("{expected}.tgz"));
+        if let Ok(bytes) = tokio::fs::read(&cached).await {
+            if sha256_hex(&bytes) == expected {
+                return Ok(cached);
+            }
+        }
+        let bytes = self.read(&source, MAX_CHART_BYTES).await?;
+        let actual = sha256_hex(&bytes);
+        if actual != expected {
+            return Err(UpstreamError::DigestMismatch {
+                chart,
+                url: source.to_string(),
+                expected,
+                actual,
+            });
+        }
+        if let Source::Dir(path) = &source {
+            return Ok(path.clone());
+        }
+        crate::fs::write_atomically_async(&cached, bytes)
+            .await
+            .map_err(|e| UpstreamError::Cache {
+                path: cached.clone(),
+                cause: e.to_string(),
+            })?;
+        Ok(cached)
+    }
+
+    /// Resolve a chart URL from an index entry: absolute URLs go through mirrors; relative ones
+    /// are relative to the repository (that is how `helm repo index` writes them).
+    fn chart_source(&self, repo_url: &str, url: &str) -> Result<Source, UpstreamError> {
+        if url::Url::parse(url).is_ok() {
+            return Ok(self.mirrors.resolve(url));
+        }
+        if url.split('/').any(|seg| seg == "..") || url.starts_with('/') {
+            return Err(UpstreamError::BadIndex {
+                url: self.index_source(repo_url).to_string(),
+                cause: format!("chart URL {url:?} escapes the repository"),
+            });
+        }
+        Ok(match self.mirrors.resolve(repo_url) {
+            Source::Url(base) => Source::Url(format!("{}/{url}", base.trim_end_matches('/'))),
+            Source::Dir(d) => Source::Dir(d.join(url)),
+        })
+    }
+
+    async fn read(&self, source: &Source, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+        match source {
+            Source::Dir(path) => read_file(path, limit).await,
+            Source::Url(url) => {
+                if let Some(path) = url.strip_prefix("file://") {
+                    return read_file(Path::new(path), limit).await;
+                }
+                let mut last = None;
+                for attempt in 0..ATTEMPTS {
+                    if attempt > 0 {
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    match self.get(url, limit).await {
+                        Ok(b) => return Ok(b),
+                        Err((e, retry)) => {
+                            tracing::warn!(url = %url, attempt, error = %e, "upstream fetch failed");
+                            last = Some(e);
+                            if !retry {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(last.expect("the loop runs at least once"))
+            }
+        }
+    }
+
+    /// One GET. The error says whether retrying could help (5xx, timeouts, connection errors,
+    /// 429 yes; other 4xx no).
+    async fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, (UpstreamError, bool)> {
+        let unreachable = |e: reqwest::Error| {
+            let retry = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body();
+            (
+                UpstreamError::Unreachable {
+                    url: url.to_string(),
+                    cause: error_chain(&e),
+                },
+                retry,
+            )
+        };
+        let mut resp = self.client.get(url).send().await.map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry = status.is_server_error() || status.as_u16() == 429;
+            return Err((
+                UpstreamError::Status {
+                    url: url.to_string(),
+                    status: status.as_u16(),
+                },
+                retry,
+            ));
+        }
+        let too_big = || {
+            (
+                UpstreamError::TooLarge {
+                    url: url.to_string(),
+                    limit,
+                },
+                false,
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > limit {
+                return Err(too_big());
+            }
+        }
+        Ok(body)
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    if cfg!(test) {
+        Duration::from_millis(10)
+    } else {
+        Duration::from_millis(500 * 2u64.pow(attempt))
+    }
+}
+
+async fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+    let err = |cause: String| UpstreamError::Unreachable {
+        url: path.display().to_string(),
+        cause,
+    };
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    if meta.len() > limit {
+        return Err(UpstreamError::TooLarge {
+            url: path.display().to_string(),
+            limit,
+        });
+    }
+    tokio::fs::read(path).await.map_err(|e| err(e.to_string()))
+}
+
+/// Indexes are sometimes published gzipped (`index.yaml.gz` mirrors); accept both.
+fn decode_index(location: &str, bytes: Vec<u8>) -> Result<String, UpstreamError> {
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .take(MAX_INDEX_BYTES)
+            .read_to_end(&mut out)
+            .map_err(|e| UpstreamError::BadIndex {
+                url: location.to_string(),
+                cause: format!("bad gzip data: {e}"),
+            })?;
+        out
+    } else {
+        bytes
+    };
+    String::from_utf8(bytes).map_err(|_| UpstreamError::BadIndex {
+        url: location.to_string(),
+        cause: "not UTF-8 text".into(),
+    })
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

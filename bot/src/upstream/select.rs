@@ -1,0 +1,180 @@
+//! Which version a branch should run: the newest one inside the bundle's range, under the
+//! branch's cap, whose chart `kubeVersion` admits the branch's minor (checked the way Helm
+//! checks it, so the choice never picks a chart `helm template` would refuse).
+
+use serde::Serialize;
+
+use super::index::Release;
+use crate::config::{Bundle, TrainBranch};
+use crate::version::{Constraint, Version};
+
+/// Why a version newer than the choice was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// Outside the bundle's `allowed` range.
+    NotAllowed { allowed: String },
+    /// A pre-release, and the bundle does not take them.
+    Prerelease,
+    /// Excluded by the branch's cap.
+    Cap { cap: String },
+    /// The chart's `kubeVersion` does not admit the branch's Kubernetes version.
+    KubeVersion {
+        constraint: String,
+        kubernetes: String,
+    },
+    /// The chart's `kubeVersion` is not a constraint Helm could parse either.
+    BadKubeVersion { constraint: String },
+    /// Marked `deprecated: true` upstream.
+    Deprecated,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NotAllowed { allowed } => write!(f, "outside allowed range {allowed:?}"),
+            SkipReason::Prerelease => f.write_str("pre-release"),
+            SkipReason::Cap { cap } => write!(f, "branch cap {cap:?}"),
+            SkipReason::KubeVersion {
+                constraint,
+                kubernetes,
+            } => write!(
+                f,
+                "chart requires kubeVersion {constraint}, branch runs {kubernetes}"
+            ),
+            SkipReason::BadKubeVersion { constraint } => {
+                write!(
+                    f,
+                    "chart kubeVersion {constraint:?} is not a valid constraint"
+                )
+            }
+            SkipReason::Deprecated => f.write_str("deprecated upstream"),
+        }
+    }
+}
+
+/// A version passed over, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    pub version: String,
+    #[serde(flatten)]
+    pub reason: SkipReason,
+}
+
+/// The outcome of choosing for one (bundle, branch).
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The newest admissible release, if any.
+    pub target: Option<Release>,
+    /// Whether the currently pinned version is itself admissible on this branch.
+    pub current_admissible: Result<(), SkipReason>,
+    /// Versions newer than the target (and newer than the pin) that were passed over, newest
+    /// first: what a reviewer wants to know ("why not 73.2.3?").
+    pub skipped_newer: Vec<Skip>,
+}
+
+/// Choose among `releases` (newest first) for `bundle` on `branch`, given the pinned `current`.
+pub fn choose(
+    releases: &[Release],
+    bundle: &Bundle,
+    branch: &TrainBranch,
+    current: &Version,
+) -> Choice {
+    let kube = Version::parse(&format!("v{}", branch.kubernetes.render_version()))
+        .expect("a rendered Kubernetes version is always valid semver");
+    let cap = branch.cap(&bundle.name);
+    let mut target = None;
+    let mut skipped_newer = Vec::new();
+    let mut current_admissible = Err(SkipReason::NotAllowed {
+        allowed: bundle.allowed.to_string(),
+    });
+    for r in releases {
+        let verdict = admit(r, bundle, cap, &kube);
+        if &r.version == current {
+            current_admissible = verdict.clone();
+        }
+        match verdict {
+            Ok(()) => {
+                if target.is_none() {
+                    target = Some(r.clone());
+                }
+            }
+            Err(reason) => {
+                // Only explain versions a reviewer might have expected: newer than both the
+                // pin and the choice, and inside the range the bundle asked for.
+                let newer = &r.version > current && target.is_none();
+                let interesting = !matches!(
+                    reason,
+                    SkipReason::NotAllowed { .. } | SkipReason::Prerelease
+                );
+                if newer && interesting {
+                    skipped_newer.push(Skip {
+                        version: r.version.to_string(),
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+    Choice {
+        target,
+        current_admissible,
+        skipped_newer,
+    }
+}
+
+fn admit(
+    r: &Release,
+    bundle: &Bundle,
+    cap: Option<&Constraint>,
+    kube: &Version,
+) -> Result<(), SkipReason> {
+    if r.version.is_prerelease() && !bundle.prerelease {
+        return Err(SkipReason::Prerelease);
+    }
+    // Helm-style constraints never match pre-releases unless they name one; when the bundle
+    // opts in to pre-releases, judge them by their release part.
+    let judged = if r.version.is_prerelease() {
+        Version::parse(&format!(
+            "{}.{}.{}",
+            r.version.major(),
+            r.version.minor(),
+            r.version.patch()
+        ))
+        .expect("major.minor.patch is always a valid version")
+    } else {
+        r.version.clone()
+    };
+    if !bundle.allowed.matches(&judged) {
+        return Err(SkipReason::NotAllowed {
+            allowed: bundle.allowed.to_string(),
+        });
+    }
+    if let Some(cap) = cap {
+        if !cap.matches(&judged) {
+            return Err(SkipReason::Cap {
+                cap: cap.to_string(),
+            });
+        }
+    }
+    if r.entry.deprecated && &r.version != &bundle.version {
+        return Err(SkipReason::Deprecated);
+    }
+    if let Some(kv) = r.entry.kube_version.as_deref() {
+        match Constraint::parse(kv) {
+            Ok(c) if c.matches(kube) => {}
+            Ok(_) => {
+                return Err(SkipReason::KubeVersion {
+                    constraint: kv.to_string(),
+                    kubernetes: kube.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(SkipReason::BadKubeVersion {
+                    constraint: kv.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Test support for ake-bot: where the real fixtures are, scratch copies of the config repo,
+//! hermetic git, and snapshot filters. It talks only files and git, so it does not depend on
+//! the bot itself.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (holds branches.toml, bundles/, mirror/).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the testkit lives two levels below the workspace root")
+}
+
+/// The offline chart mirror shipped with the project (real upstream charts).
+pub fn mirror_dir() -> PathBuf {
+    workspace_root().join("mirror")
+}
+
+/// `bot/tests/fixtures`: real upstream indexes and `helm template` output.
+pub fn fixtures_dir() -> PathBuf {
+    workspace_root().join("bot/tests/fixtures")
+}
+
+/// A scratch copy of the project's config repository (branches.toml, bundles/, mirror/) in a
+/// temporary directory, for tests that run jobs against it or break it on purpose.
+pub struct ConfigRepo {
+    dir: tempfile::TempDir,
+}
+
+impl ConfigRepo {
+    /// Copy the project's real config and mirror.
+    pub fn from_project() -> ConfigRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("ake-bot-repo-")
+            .tempdir()
+            .expect("temp dir");
+        let root = workspace_root();
+        std::fs::copy(root.join("branches.toml"), dir.path().join("branches.toml"))
+            .expect("copy branches.toml");
+        copy_dir(&root.join("bundles"), &dir.path().join("bundles"));
+        copy_dir(&root.join("mirror"), &dir.path().join("mirror"));
+        ConfigRepo { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    /// Replace `from` with `to` in a file; panics if `from` is not there, so a test cannot
+    /// silently stop testing what it says.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) {
+        let text = self.read(rel);
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        self.write(rel, &text.replacen(from, to, 1));
+    }
+
+    pub fn remove(&self, rel: &str) {
+        let p = self.path().join(rel);
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).expect("rm -r");
+        } else {
+            std::fs::remove_file(p).expect("rm");
+        }
+    }
+
+    /// Every file under the repo with its content: compare before and after a run to prove
+    /// nothing was written.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        walk(self.path(), self.path(), &mut out);
+        out
+    }
+
+    /// Make the directory a git repository with everything committed on `main` (hermetic: no
+    /// user or system git config is read).
+    pub fn git_init(&self) {
+        git(self.path(), &["init", "-q", "-b", "main"]);
+        git(self.path(), &["add", "-A"]);
+        git(self.path(), &["commit", "-q", "-m", "initial config"]);
+    }
+
+    /// Run git in the repo, hermetically; panics on failure.
+    pub fn git(&self, args: &[&str]) -> String {
+        git(self.path(), args)
+    }
+}
+
+/// Run git hermetically in `dir` (gitoxide's isolation: no system or global config, fixed
+/// identity and dates, UTC, C locale).
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test Author")
+        .env("GIT_AUTHOR_EMAIL", "author@example.com")
+        .env("GIT_COMMITTER_NAME", "Test Committer")
+        .env("GIT_COMMITTER_EMAIL", "committer@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// insta filters that replace a temp repo path with `[REPO]`.
+pub fn path_filters(repo: &Path) -> Vec<(String, &'static str)> {
+    vec![(regex_escape(&repo.display().to_string()), "[REPO]")]
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+            // Fixtures may be read-only in the source tree; tests must be able to edit copies.
+            let mut perm = std::fs::metadata(&target).expect("metadata").permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            std::fs::set_permissions(&target, perm).expect("chmod");
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("dir entry");
+        let p = entry.path();
+        if p.file_name().is_some_and(|n| n == ".git") {
+            continue;
+        }
+        if p.is_dir() {
+            walk(root, &p, out);
+        } else {
+            let rel = p.strip_prefix(root).expect("under root").to_path_buf();
+            out.insert(rel, std::fs::read(&p).expect("read"));
+        }
+    }
+}

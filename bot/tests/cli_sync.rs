@@ -1,0 +1,381 @@
+//! `ake-bot sync --dry-run`, `check` and `render` through the built binary, on a scratch copy
+//! of the project's real config, real mirror and the real helm.
+
+use std::path::Path;
+
+use ake_bot_testkit::ConfigRepo;
+use serde_json::Value;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn ake_bot(repo: &Path, args: &[&str]) -> Run {
+    let cache = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(args)
+        .arg("--repo")
+        .arg(repo)
+        .env("AKE_BOT_CACHE_DIR", cache.path())
+        .env_remove("RUST_LOG")
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn plan_json(repo: &ConfigRepo, extra: &[&str]) -> (Run, Vec<Value>) {
+    let mut args = vec!["sync", "--dry-run", "--output", "json"];
+    args.extend_from_slice(extra);
+    let run = ake_bot(repo.path(), &args);
+    let entries: Vec<Value> = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not a JSON array ({e}):\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        )
+    });
+    (run, entries)
+}
+
+fn entry<'a>(entries: &'a [Value], addon: &str, branch: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["addon"] == addon && e["branch"] == branch)
+        .unwrap_or_else(|| panic!("no plan entry for {addon} on {branch}"))
+}
+
+#[test]
+fn the_plan_chooses_per_branch_and_shows_real_pr_bodies() {
+    let repo = ConfigRepo::from_project();
+    let before = repo.files();
+    let (run, entries) = plan_json(&repo, &[]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+
+    // main takes the newest; the capped branch stops below the cap; 1.24 is held back by the
+    // charts' own kubeVersion.
+    let cm_main = entry(&entries, "cert-manager", "main");
+    assert_eq!(
+        (cm_main["current"].as_str(), cm_main["target"].as_str()),
+        (Some("v1.14.7"), Some("v1.16.5"))
+    );
+    assert_eq!(
+        cm_main["title"],
+        "chore(cert-manager): bump v1.14.7 → v1.16.5"
+    );
+    assert!(
+        cm_main["added"].as_u64().unwrap() > 0,
+        "1.16 adds objects: {cm_main}"
+    );
+    assert_eq!(
+        entry(&entries, "cert-manager", "release-1.31")["target"],
+        "v1.15.5"
+    );
+    let kps_old = entry(&entries, "kube-prometheus-stack", "release-1.24");
+    assert_eq!(kps_old["action"]["kind"], "up-to-date");
+    assert_eq!(kps_old["skipped"][0]["reason"], "kube-version");
+    assert_eq!(
+        entry(&entries, "kube-prometheus-stack", "main")["target"],
+        "88.5.3"
+    );
+    let argo_old = entry(&entries, "argo-cd", "release-1.24");
+    assert_eq!(argo_old["action"]["kind"], "blocked");
+    assert!(argo_old["action"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains(">=1.25.0-0"));
+
+    let body = cm_main["body"].as_str().unwrap();
+    assert!(body.starts_with("<!-- ake-bot: {\"kind\":\"sync\",\"addon\":\"cert-manager\""));
+    assert!(
+        body.contains("| app version | `v1.14.7` | `v1.16.5` |"),
+        "{body}"
+    );
+    assert!(
+        body.contains("quay.io/jetstack/cert-manager-controller"),
+        "image changes are listed"
+    );
+    assert!(body.chars().count() < 65_536);
+
+    // argo-cd's chart carries artifacthub.io/changes: they reach the body.
+    let argo_body = entry(&entries, "argo-cd", "main")["body"].as_str().unwrap();
+    assert!(argo_body.contains("### Upstream"), "{argo_body}");
+    assert!(
+        argo_body.contains("redis"),
+        "the redis image downgrade is visible"
+    );
+
+    // kube-prometheus-stack 72 → 88: multi-MB CRD changes, still under GitHub's limit.
+    let kps_body = entry(&entries, "kube-prometheus-stack", "main")["body"]
+        .as_str()
+        .unwrap();
+    assert!(
+        kps_body.chars().count() <= 65_536 - 4_096,
+        "{}",
+        kps_body.chars().count()
+    );
+    assert!(kps_body.contains("CustomResourceDefinition"));
+
+    assert_eq!(before, repo.files(), "a dry run writes nothing");
+}
+
+#[test]
+fn text_output_prints_the_plan_then_each_pr() {
+    let repo = ConfigRepo::from_project();
+    let run = ake_bot(
+        repo.path(),
+        &["sync", "--dry-run", "--addon", "cert-manager"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("cert-manager             main           k8s 1.33  update v1.14.7 → v1.16.5"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("skipped v1.16.5: branch cap \"<1.16\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .contains("━━━━ Pull request for cert-manager on release-1.31 ━━━━"));
+    assert!(!run.stdout.contains("argo-cd"), "--addon limits the plan");
+}
+
+#[test]
+fn sync_without_dry_run_says_what_is_missing() {
+    let repo = ConfigRepo::from_project();
+    let run = ake_bot(repo.path(), &["sync"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("--dry-run"), "{}", run.stderr);
+}
+
+/// Every bad-input case: one clear message naming addon, branch and cause; the other addons are
+/// still planned; nothing is written; exit status 1.
+fn assert_one_addon_fails(repo: &ConfigRepo, addon: &str, cause: &str) {
+    let before = repo.files();
+    let (run, entries) = plan_json(repo, &["--branch", "main"]);
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let errors: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "exactly one error:\n{}", run.stderr);
+    assert!(
+        errors[0].starts_with(&format!("error: {addon} on main: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(cause),
+        "expected {cause:?} in:\n{}",
+        run.stderr
+    );
+    let planned: Vec<&str> = entries
+        .iter()
+        .map(|e| e["addon"].as_str().unwrap())
+        .collect();
+    assert!(!planned.contains(&addon), "{planned:?}");
+    assert_eq!(
+        planned.len(),
+        2,
+        "the other addons are still planned: {planned:?}"
+    );
+    assert_eq!(before, repo.files(), "nothing is written");
+}
+
+#[test]
+fn an_unknown_field_in_a_bundle_names_file_line_and_fix() {
+    let repo = ConfigRepo::from_project();
+    repo.edit("bundles/argo-cd/bundle.yaml", "allowed:", "allowd:");
+    assert_one_addon_fails(
+        &repo,
+        "argo-cd",
+        "bundles/argo-cd/bundle.yaml:7:1: unknown field `allowd`",
+    );
+    let run = ake_bot(repo.path(), &["check"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("hint: did you mean `allowed`?"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unreachable_upstream_fails_only_its_addon() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "branches.toml",
+        "= \"mirror/jetstack\"",
+        "= \"http://127.0.0.1:9/charts\"",
+    );
+    assert_one_addon_fails(
+        &repo,
+        "cert-manager",
+        "cannot reach http://127.0.0.1:9/charts/index.yaml",
+    );
+}
+
+#[test]
+fn a_chart_missing_from_the_index_is_named() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "bundles/argo-cd/bundle.yaml",
+        "chart: argo-cd",
+        "chart: argo-cd-typo",
+    );
+    assert_one_addon_fails(&repo, "argo-cd", "chart argo-cd-typo is not in the index");
+}
+
+#[test]
+fn a_tampered_chart_archive_fails_digest_verification() {
+    let repo = ConfigRepo::from_project();
+    let tgz = repo.path().join("mirror/jetstack/cert-manager-v1.16.5.tgz");
+    let mut bytes = std::fs::read(&tgz).unwrap();
+    bytes.push(0);
+    std::fs::write(&tgz, bytes).unwrap();
+    assert_one_addon_fails(
+        &repo,
+        "cert-manager",
+        "digest mismatch for cert-manager v1.16.5",
+    );
+}
+
+#[test]
+fn a_helm_template_failure_is_reported_with_helms_reason() {
+    let repo = ConfigRepo::from_project();
+    // cert-manager 1.15+ refuses the deprecated installCRDs next to crds.enabled.
+    repo.edit(
+        "bundles/cert-manager/values.yaml.j2",
+        "  keep: true\n",
+        "  keep: true\ninstallCRDs: true\n",
+    );
+    assert_one_addon_fails(&repo, "cert-manager", "cannot be enabled at the same time");
+}
+
+#[test]
+fn a_values_template_error_names_template_and_line() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "bundles/kube-prometheus-stack/values.yaml.j2",
+        "retention: 7d",
+        "retention: {{ retention_days }}d",
+    );
+    assert_one_addon_fails(
+        &repo,
+        "kube-prometheus-stack",
+        "values template bundles/kube-prometheus-stack/values.yaml.j2: line 10: undefined value",
+    );
+}
+
+#[test]
+fn a_broken_branches_toml_stops_the_run_with_its_position() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "branches.toml",
+        "kind_image = \"kindest/node:v1.32.5\"",
+        "kind_imag = \"kindest/node:v1.32.5\"",
+    );
+    let run = ake_bot(repo.path(), &["sync", "--dry-run"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("branches.toml:15:1: unknown field `kind_imag`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: did you mean `kind_image`?"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn an_unknown_addon_lists_the_known_ones() {
+    let repo = ConfigRepo::from_project();
+    let run = ake_bot(
+        repo.path(),
+        &["sync", "--dry-run", "--addon", "cert-manger"],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown addon \"cert-manger\": bundles/ has argo-cd, cert-manager, kube-prometheus-stack"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn check_accepts_the_project_config_and_reports_every_problem_at_once() {
+    let repo = ConfigRepo::from_project();
+    let ok = ake_bot(repo.path(), &["check"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(ok.stdout.ends_with("config ok\n"));
+
+    repo.edit(
+        "bundles/cert-manager/bundle.yaml",
+        "version: v1.14.7",
+        "version: v2.0.0",
+    );
+    repo.edit(
+        "branches.toml",
+        "caps = { cert-manager = \"<1.16\" }",
+        "caps = { cert-manger = \"<1.16\" }",
+    );
+    let bad = ake_bot(repo.path(), &["check"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr
+            .contains("the pinned version v2.0.0 is outside the allowed range"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr
+            .contains("cap names addon `cert-manger`, but bundles/cert-manger/ does not exist"),
+        "{}",
+        bad.stderr
+    );
+    assert!(
+        bad.stderr.contains("did you mean `cert-manager`?"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn committed_renders_are_current_and_rendering_is_reproducible() {
+    let repo = ConfigRepo::from_project();
+    let check = ake_bot(repo.path(), &["render", "--check"]);
+    assert_eq!(
+        check.code, 0,
+        "committed renders must match a fresh render:\n{}{}",
+        check.stdout, check.stderr
+    );
+
+    // Remove one, re-render it, and get the same bytes back.
+    let committed = repo.read("bundles/argo-cd/rendered/manifests.yaml");
+    repo.remove("bundles/argo-cd/rendered/manifests.yaml");
+    let run = ake_bot(repo.path(), &["render", "--addon", "argo-cd"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        committed,
+        repo.read("bundles/argo-cd/rendered/manifests.yaml")
+    );
+}
