@@ -307,6 +307,7 @@ fn tokenize(group: &str) -> Result<Vec<(String, String)>, String> {
     let chars: Vec<char> = group.chars().collect();
     let mut i = 0;
     let mut need_sep = false;
+    let mut pending_comma = false;
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -315,11 +316,12 @@ fn tokenize(group: &str) -> Result<Vec<(String, String)>, String> {
             continue;
         }
         if c == ',' {
-            if out.is_empty() {
-                return Err("a comma with nothing before it".into());
+            if out.is_empty() || pending_comma {
+                return Err("a comma with no comparison before it".into());
             }
             i += 1;
             need_sep = false;
+            pending_comma = true;
             continue;
         }
         if need_sep {
@@ -349,6 +351,10 @@ fn tokenize(group: &str) -> Result<Vec<(String, String)>, String> {
         }
         out.push((op, ver));
         need_sep = true;
+        pending_comma = false;
+    }
+    if pending_comma {
+        return Err("a comma with no comparison after it".into());
     }
     Ok(out)
 }
@@ -609,7 +615,9 @@ mod tests {
             ("<=4.5", "3.4.0", true),
             ("<=4.5", "3.7.0", true),
             ("<=4.5", "4.6.3", false),
-            (">1.1, <2", "1.1.1", true),
+            // `>1.1` is patch-dirty: Masterminds wants a greater *minor* ("11.1.1 is not
+            // greater than 11.1"), so 1.1.1 does not match.
+            (">1.1, <2", "1.1.1", false),
             (">1.1, <2", "1.2.1", true),
             (">1.1, <3", "4.3.2", false),
             (">=1.1, <2, !=1.2.3", "1.2.3", false),

@@ -57,3 +57,228 @@ pub fn documents(text: &str) -> Result<Vec<serde_json::Value>, YamlError> {
     }
     Ok(out)
 }
+
+/// Canonical block YAML for a JSON value: what committed renders are written as.
+///
+/// Not `to_string`, because serde_yaml_ng leaves strings such as `on`, `yes` or `0123` unquoted,
+/// and the readers of committed manifests (kubectl, Argo CD, Flux: Go YAML 1.1 parsers) turn
+/// those into booleans and numbers. Here a string is written plain only when no YAML 1.1 or
+/// 1.2 reader could take it for anything else; multi-line strings become `|` blocks so
+/// scripts and config files in ConfigMaps stay readable in review.
+pub fn to_canonical_string(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    match value {
+        serde_json::Value::Object(m) if !m.is_empty() => emit_map(m, 0, &mut out),
+        serde_json::Value::Array(a) if !a.is_empty() => emit_seq(a, 0, &mut out),
+        other => {
+            out.push_str(&scalar(other, 0));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn emit_map(m: &serde_json::Map<String, serde_json::Value>, indent: usize, out: &mut String) {
+    for (k, v) in m {
+        push_indent(out, indent);
+        emit_entry(&string_scalar(k, indent, true), v, indent, out);
+    }
+}
+
+/// `key: value`, with `key:` already positioned.
+fn emit_entry(key: &str, v: &serde_json::Value, indent: usize, out: &mut String) {
+    out.push_str(key);
+    out.push(':');
+    match v {
+        serde_json::Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            emit_map(m, indent + 2, out);
+        }
+        // Kubernetes style: sequence items at the key's indentation.
+        serde_json::Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            emit_seq(a, indent, out);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar(other, indent + 2));
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_seq(items: &[serde_json::Value], indent: usize, out: &mut String) {
+    for item in items {
+        push_indent(out, indent);
+        out.push_str("- ");
+        match item {
+            serde_json::Value::Object(m) if !m.is_empty() => {
+                // First entry on the dash line, the rest aligned under it.
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        push_indent(out, indent + 2);
+                    }
+                    emit_entry(&string_scalar(k, indent + 2, true), v, indent + 2, out);
+                }
+            }
+            serde_json::Value::Array(a) if !a.is_empty() => {
+                out.push('\n');
+                emit_seq(a, indent + 2, out);
+            }
+            other => {
+                out.push_str(&scalar(other, indent + 2));
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn push_indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn scalar(v: &serde_json::Value, indent: usize) -> String {
+    match v {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => string_scalar(s, indent, false),
+        serde_json::Value::Object(_) => "{}".into(),
+        serde_json::Value::Array(_) => "[]".into(),
+    }
+}
+
+/// A string as a plain, single-quoted, double-quoted or literal-block scalar.
+fn string_scalar(s: &str, indent: usize, is_key: bool) -> String {
+    if plain_is_safe(s) {
+        return s.to_string();
+    }
+    let printable = |c: char| c == '\t' || c == '\n' || (!c.is_control() && c != '\u{feff}');
+    if !is_key && s.contains('\n') && s.chars().all(printable) && literal_block_is_safe(s) {
+        let chomp = if !s.ends_with('\n') {
+            "-"
+        } else if s.ends_with("\n\n") {
+            "+"
+        } else {
+            ""
+        };
+        let mut out = format!("|{chomp}");
+        let body = s.strip_suffix('\n').unwrap_or(s);
+        for line in body.split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                push_indent(&mut out, indent);
+                out.push_str(line);
+            }
+        }
+        return out;
+    }
+    if s.chars().all(|c| !c.is_control() && c != '\u{feff}') {
+        return format!("'{}'", s.replace('\'', "''"));
+    }
+    // JSON string escapes are valid YAML double-quoted escapes.
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+/// `|` blocks cannot start with a space (the indentation would be misread) or carry a
+/// trailing-space-only final line reliably; those fall back to quotes.
+fn literal_block_is_safe(s: &str) -> bool {
+    !s.starts_with(' ')
+        && !s.starts_with('\n')
+        && !s.contains('\r')
+        && !s.trim_end_matches('\n').ends_with([' ', '\t'])
+}
+
+/// Plain (unquoted) only for strings every YAML reader takes as that same string.
+fn plain_is_safe(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if s.trim() != s || s.len() > 200 {
+        return false;
+    }
+    if !(first.is_ascii_alphabetic() || first == '/' || first == '_') {
+        return false;
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _-./:=@+,()?&%~*!".contains(c))
+    {
+        return false;
+    }
+    if s.contains(": ") || s.contains(" #") || s.ends_with(':') {
+        return false;
+    }
+    // YAML 1.1 booleans and nulls (case variants included), and 1.2's `.inf`/`.nan` forms.
+    const RESERVED: &[&str] = &[
+        "y", "yes", "n", "no", "true", "false", "on", "off", "null", "nan", "inf",
+    ];
+    let lower = s.to_ascii_lowercase();
+    if RESERVED.contains(&lower.as_str()) {
+        return false;
+    }
+    // Base-60 and exponent forms need a leading digit, which plain strings here never have.
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn round_trip(v: &serde_json::Value) -> String {
+        let text = to_canonical_string(v);
+        let back: serde_json::Value = from_str(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+        assert_eq!(&back, v, "round trip changed the value:\n{text}");
+        text
+    }
+
+    #[test]
+    fn yaml_1_1_traps_are_quoted() {
+        let v = json!({"a": "on", "b": "Yes", "c": "0123", "d": "=", "e": "1.10", "f": "~", "g": "null",
+                       "h": "", "i": " lead", "j": "a: b", "k": "#x", "l": "it's", "m": "-", "version": "v1.16.5",
+                       "url": "https://x.example/a?b=c", "n": "no-quotes-needed", "y": 1, "p": "1e3", "q": "0x1F", "r": "*", "s": "OFF"});
+        let text = round_trip(&v);
+        for plain in ["version: v1.16.5", "url: https://x.example/a?b=c"] {
+            assert!(text.contains(plain), "{plain} stays plain:\n{text}");
+        }
+        for quoted in [
+            "a: 'on'",
+            "b: 'Yes'",
+            "c: '0123'",
+            "d: '='",
+            "e: '1.10'",
+            "f: '~'",
+            "h: ''",
+            "l: 'it''s'",
+            "s: 'OFF'",
+            // YAML 1.1 reads the *keys* n and y as booleans too (GitHub's famous `on:`).
+            "'n': no-quotes-needed",
+            "'y': 1",
+        ] {
+            assert!(text.contains(quoted), "{quoted} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn structure_and_blocks() {
+        let v = json!({"apiVersion": "v1", "data": {"script.sh": "#!/bin/sh\necho hi\n", "none": "a\nb"},
+                       "list": [{"name": "x", "ports": [1, 2]}, "s", [], {}], "empty": {}, "n": null, "f": 1.5});
+        let text = round_trip(&v);
+        assert!(
+            text.contains("  script.sh: |\n    #!/bin/sh\n    echo hi\n"),
+            "{text}"
+        );
+        assert!(text.contains("  none: |-\n    a\n    b\n"), "{text}");
+        assert!(
+            text.contains("list:\n- name: x\n  ports:\n  - 1\n  - 2\n- s\n- []\n- {}\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn control_characters_use_double_quotes() {
+        let text = round_trip(&json!({"k": "a\u{7}b", "t": " x\ny", "cr": "a\r\nb"}));
+        assert!(text.contains("k: \"a\\u0007b\""), "{text}");
+    }
+}

@@ -294,7 +294,7 @@ fn a_broken_branches_toml_stops_the_run_with_its_position() {
     assert_eq!(run.code, 2);
     assert!(
         run.stderr
-            .contains("branches.toml:15:1: unknown field `kind_imag`"),
+            .contains("branches.toml:14:1: unknown field `kind_imag`"),
         "{}",
         run.stderr
     );

@@ -82,6 +82,7 @@ struct Ctx {
     rbac: Vec<String>,
     removed_objects: Vec<String>,
     added_objects: Vec<String>,
+    labels_only: Vec<String>,
     changes: Vec<ChangeRow>,
     links: Vec<Link>,
     diffs: Vec<DiffBlock>,
@@ -187,6 +188,7 @@ fn render(ctx: &Ctx) -> Result<String, minijinja::Error> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
     env.add_template("pr-body.md", TEMPLATE)?;
     env.get_template("pr-body.md")?.render(ctx)
 }
@@ -216,6 +218,7 @@ fn context(b: &PrBody<'_>) -> Ctx {
     let diffs = d
         .changed
         .iter()
+        .filter(|c| !c.labels_only)
         .map(|c| {
             let lines: Vec<&str> = c.unified_diff.lines().collect();
             let (text, cut) = if lines.len() > MAX_DIFF_LINES {
@@ -282,6 +285,12 @@ fn context(b: &PrBody<'_>) -> Ctx {
         rbac: d.summary.rbac.iter().map(|r| r.to_string()).collect(),
         removed_objects: d.removed.iter().map(|r| r.to_string()).collect(),
         added_objects: d.added.iter().map(|r| r.to_string()).collect(),
+        labels_only: d
+            .changed
+            .iter()
+            .filter(|c| c.labels_only)
+            .map(|c| c.key.to_string())
+            .collect(),
         changes: changes(&b.target.entry),
         links: links(&b.target.entry),
         diffs,
