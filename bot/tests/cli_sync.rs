@@ -1,6 +1,8 @@
 //! `ake-bot sync --dry-run`, `check` and `render` through the built binary, on a scratch copy
 //! of the project's real config, real mirror and the real helm.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::path::Path;
 
 use ake_bot_testkit::ConfigRepo;

@@ -2,6 +2,8 @@
 //! provenance in mirror/provenance.json): parsing agrees with the upstream stats, the canonical
 //! form is lossless and stable, and the diff calls out what the data README says changed.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::collections::BTreeMap;
 
 use ake_bot::manifest::{diff, Manifests};

@@ -1,6 +1,8 @@
 //! Helm repository indexes: the real published ones (argo, grafana, grafana-community,
 //! dandydeveloper) with their quirks, and version choice per branch on the real mirror.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::io::Read;
 use std::path::Path;
 

@@ -59,9 +59,8 @@ pub async fn run(global: &GlobalArgs, args: &RenderArgs, out: &mut Printer) -> E
             out.error(&format!("{} on {}: {e}", r.addon, branch.name));
         }
     }
-    if failed > 0 {
-        ExitStatus::Failure
-    } else if args.check && stale > 0 {
+    // A failed render and (with --check) a stale one both need a human.
+    if failed > 0 || (args.check && stale > 0) {
         ExitStatus::Failure
     } else {
         ExitStatus::Success

@@ -392,7 +392,7 @@ pub fn parse(
         return Err(errors);
     }
     // main first, then newest release first: the order every report uses.
-    branches[1..].sort_by(|a, b| b.kubernetes.cmp(&a.kubernetes));
+    branches[1..].sort_by_key(|b| std::cmp::Reverse(b.kubernetes));
     Ok(Train {
         branches,
         tag_format: raw.tag_format,

@@ -157,7 +157,7 @@ fn admit(
             });
         }
     }
-    if r.entry.deprecated && &r.version != &bundle.version {
+    if r.entry.deprecated && r.version != bundle.version {
         return Err(SkipReason::Deprecated);
     }
     if let Some(kv) = r.entry.kube_version.as_deref() {
