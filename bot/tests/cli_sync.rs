@@ -381,3 +381,88 @@ fn committed_renders_are_current_and_rendering_is_reproducible() {
         repo.read("bundles/argo-cd/rendered/manifests.yaml")
     );
 }
+
+#[test]
+fn a_cut_release_branch_is_planned_from_its_own_pins_and_renders() {
+    let repo = ConfigRepo::from_project();
+    repo.git_init();
+    // release-1.31 already runs cert-manager v1.15.5 (the newest under its cap), rendered for
+    // 1.31 by `render`, which picks the checked-out branch.
+    repo.git(&["checkout", "-q", "-b", "release-1.31"]);
+    repo.edit(
+        "bundles/cert-manager/bundle.yaml",
+        "version: v1.14.7",
+        "version: v1.15.5",
+    );
+    let run = ake_bot(repo.path(), &["render"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(repo
+        .read("bundles/cert-manager/rendered/manifests.yaml")
+        .contains("Kubernetes 1.31, branch release-1.31"));
+    repo.git(&["commit", "-q", "-am", "release-1.31: cert-manager v1.15.5"]);
+    repo.git(&["checkout", "-q", "main"]);
+
+    let before = repo.files();
+    let (run, entries) = plan_json(&repo, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cm = entry(&entries, "cert-manager", "release-1.31");
+    assert_eq!(
+        cm["origin"],
+        serde_json::json!({"kind": "git", "label": "release-1.31"})
+    );
+    assert_eq!(cm["current"], "v1.15.5");
+    assert_eq!(cm["action"]["kind"], "up-to-date");
+    let argo = entry(&entries, "argo-cd", "release-1.31");
+    assert_eq!(argo["origin"]["kind"], "git");
+    assert_eq!(argo["action"]["kind"], "update");
+    assert!(!argo["body"]
+        .as_str()
+        .unwrap()
+        .contains("not cut in this repository"));
+    assert_eq!(
+        entry(&entries, "argo-cd", "release-1.32")["origin"]["kind"],
+        "not-cut"
+    );
+    assert_eq!(
+        entry(&entries, "argo-cd", "main")["origin"]["kind"],
+        "work-tree"
+    );
+
+    assert_eq!(before, repo.files(), "the work tree is untouched");
+    assert_eq!(
+        repo.git(&["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "main"
+    );
+    assert!(repo.git(&["status", "--porcelain"]).trim().is_empty());
+}
+
+#[test]
+fn a_missing_helm_is_one_clear_error() {
+    let repo = ConfigRepo::from_project();
+    let cache = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["sync", "--dry-run", "--repo"])
+        .arg(repo.path())
+        .env("AKE_BOT_CACHE_DIR", cache.path())
+        .env("HELM", repo.path().join("no-such-helm"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: $HELM points at ") && stderr.contains("which is not a file"),
+        "{stderr}"
+    );
+    let out = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["sync", "--dry-run", "--repo"])
+        .arg(repo.path())
+        .env("AKE_BOT_CACHE_DIR", cache.path())
+        .env_remove("HELM")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("helm not found: install Helm"));
+}

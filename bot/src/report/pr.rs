@@ -120,6 +120,8 @@ struct Link {
 
 #[derive(Serialize, Clone)]
 struct DiffBlock {
+    #[serde(skip)]
+    priority: u8,
     object: String,
     added: usize,
     removed: usize,
@@ -133,7 +135,10 @@ const TEMPLATE: &str = include_str!("../../templates/pr-body.md.j2");
 /// Render the PR body, within [`BODY_BUDGET`] characters.
 pub fn pr_body(b: &PrBody<'_>) -> Result<String, minijinja::Error> {
     let mut ctx = context(b);
-    let all_diffs = std::mem::take(&mut ctx.diffs);
+    let mut all_diffs = std::mem::take(&mut ctx.diffs);
+    // What runs and what it may do first; bulky data (dashboards, CRD schemas) last. Stable, so
+    // objects keep their order within a priority.
+    all_diffs.sort_by_key(|d| d.priority);
     let base = render(&ctx)?;
     let base_len = base.chars().count();
 
@@ -238,6 +243,7 @@ fn context(b: &PrBody<'_>) -> Ctx {
                 text + "\n"
             };
             DiffBlock {
+                priority: review_priority(&c.key.kind),
                 object: c.key.to_string(),
                 added: c.lines_added,
                 removed: c.lines_removed,
@@ -312,6 +318,18 @@ fn image_rows(d: &ManifestDiff) -> Vec<ImageRow> {
         .collect()
 }
 
+/// Which diffs a reviewer reads first when not all fit.
+fn review_priority(kind: &str) -> u8 {
+    match kind {
+        "Deployment" | "StatefulSet" | "DaemonSet" | "Job" | "CronJob" | "Pod" => 0,
+        "ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" | "ServiceAccount" => 1,
+        "MutatingWebhookConfiguration" | "ValidatingWebhookConfiguration" | "APIService" => 1,
+        "ConfigMap" | "Secret" => 3,
+        "CustomResourceDefinition" => 4,
+        _ => 2,
+    }
+}
+
 /// A fence longer than any backtick run in the text, so a diff cannot close it early.
 fn fence_for(text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
@@ -361,7 +379,10 @@ fn links(entry: &ChartEntry) -> Vec<Link> {
     };
     for s in &entry.sources {
         if let Some(repo) = github_repo(s) {
-            push("Releases", &format!("https://github.com/{repo}/releases"));
+            push(
+                &format!("Releases ({repo})"),
+                &format!("https://github.com/{repo}/releases"),
+            );
         }
         push("Source", s);
     }

@@ -28,6 +28,8 @@ pub struct Fetcher {
     mirrors: Mirrors,
     cache_dir: PathBuf,
     indexes: Mutex<HashMap<Source, IndexCell>>,
+    /// First retry waits this long, then twice as long.
+    retry_base: Duration,
 }
 
 impl Fetcher {
@@ -47,7 +49,14 @@ impl Fetcher {
             mirrors,
             cache_dir,
             indexes: Mutex::new(HashMap::new()),
+            retry_base: Duration::from_millis(500),
         })
+    }
+
+    /// Shorter retry waits (tests).
+    pub fn with_retry_base(mut self, base: Duration) -> Self {
+        self.retry_base = base;
+        self
     }
 
     /// Where the index of the repository `repo_url` is read from, mirrors applied.
@@ -170,7 +179,7 @@ impl Fetcher {
                 let mut last = None;
                 for attempt in 0..ATTEMPTS {
                     if attempt > 0 {
-                        tokio::time::sleep(backoff(attempt)).await;
+                        tokio::time::sleep(self.retry_base * 2u32.pow(attempt - 1)).await;
                     }
                     match self.get(url, limit).await {
                         Ok(b) => return Ok(b),
@@ -233,14 +242,6 @@ impl Fetcher {
             }
         }
         Ok(body)
-    }
-}
-
-fn backoff(attempt: u32) -> Duration {
-    if cfg!(test) {
-        Duration::from_millis(10)
-    } else {
-        Duration::from_millis(500 * 2u64.pow(attempt))
     }
 }
 
