@@ -14,7 +14,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "ake-bot",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = "Exit status: 0 done (updates found included); 1 done, but something needs a \
+                  human (a config problem, a failed addon, a stale render); 2 could not run.\n\
+                  helm is found through $HELM, else PATH."
 )]
 pub struct Cli {
     #[command(flatten)]

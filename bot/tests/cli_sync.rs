@@ -294,10 +294,15 @@ fn a_broken_branches_toml_stops_the_run_with_its_position() {
     );
     let run = ake_bot(repo.path(), &["sync", "--dry-run"]);
     assert_eq!(run.code, 2);
+    let line = 1 + repo
+        .read("branches.toml")
+        .lines()
+        .position(|l| l.starts_with("kind_imag ="))
+        .unwrap();
+    let expected = format!("branches.toml:{line}:1: unknown field `kind_imag`");
     assert!(
-        run.stderr
-            .contains("branches.toml:14:1: unknown field `kind_imag`"),
-        "{}",
+        run.stderr.contains(&expected),
+        "{expected} in:\n{}",
         run.stderr
     );
     assert!(

@@ -4,7 +4,8 @@
 pub mod rerender;
 pub mod sync;
 
-use crate::config::{LoadedBundle, TrainBranch};
+use crate::config::{self, LoadedBundle, TrainBranch};
+use crate::git;
 use crate::render::{self, Helm, RenderInput};
 use crate::upstream::{Fetcher, Release};
 
@@ -44,4 +45,43 @@ pub(crate) async fn render_release(
 /// One permit per core: helm is CPU-bound, more only adds contention.
 pub(crate) fn helm_permits() -> tokio::sync::Semaphore {
     tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+/// Errors that stop a whole job. Anything scoped to one addon is reported for that addon
+/// instead, and the others go on.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error("{0}")]
+    Tree(#[from] git::TreeError),
+    #[error("{0}")]
+    HelmMissing(String),
+    #[error("unknown addon {name:?}: bundles/ has {known}")]
+    UnknownAddon { name: String, known: String },
+    #[error("unknown branch {name:?}: branches.toml has {known}")]
+    UnknownBranch { name: String, known: String },
+    #[error("{0}")]
+    Upstream(#[from] crate::upstream::UpstreamError),
+}
+
+/// Every name in `requested` must be an addon under `bundles/` (`known`).
+pub(crate) fn check_addons(requested: &[String], known: &[String]) -> Result<(), JobError> {
+    match requested.iter().find(|r| !known.contains(r)) {
+        Some(name) => Err(JobError::UnknownAddon {
+            name: name.clone(),
+            known: known.join(", "),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The branch names of the train, for messages.
+pub(crate) fn branch_names(train: &config::Train) -> String {
+    train
+        .branches
+        .iter()
+        .map(|b| b.name.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

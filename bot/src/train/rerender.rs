@@ -11,6 +11,8 @@ use crate::git::{self, Tree};
 use crate::render::Helm;
 use crate::upstream::{Fetcher, UpstreamError};
 
+use super::JobError;
+
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
     pub repo: PathBuf,
@@ -39,31 +41,12 @@ pub struct RenderResult {
     pub outcome: Result<RenderOutcome, String>,
 }
 
-/// Errors that stop the whole job.
-#[derive(Debug, thiserror::Error)]
-pub enum RerenderError {
-    #[error("{0}")]
-    Config(#[from] config::ConfigErrors),
-    #[error("{0}")]
-    Tree(#[from] git::TreeError),
-    #[error("{0}")]
-    HelmMissing(String),
-    #[error("branch {name:?} is not in branches.toml (it has {known})")]
-    UnknownBranch { name: String, known: String },
-    #[error("unknown addon {name:?}: bundles/ has {known}")]
-    UnknownAddon { name: String, known: String },
-    #[error("{0}")]
-    Upstream(#[from] UpstreamError),
-}
-
-pub async fn rerender(
-    req: &RenderRequest,
-) -> Result<(TrainBranch, Vec<RenderResult>), RerenderError> {
+pub async fn rerender(req: &RenderRequest) -> Result<(TrainBranch, Vec<RenderResult>), JobError> {
     let repo = req.repo.clone();
     let (train, bundles) = tokio::task::spawn_blocking(move || {
         let train = config::load_train(&repo)?;
         let bundles = config::load_bundles(&Tree::Dir(repo.clone()))?;
-        Ok::<_, RerenderError>((train, bundles))
+        Ok::<_, JobError>((train, bundles))
     })
     .await
     .expect("config loading does not panic")?;
@@ -73,30 +56,21 @@ pub async fn rerender(
             .filter(|b| train.branch(b).is_some())
             .unwrap_or_else(|| "main".to_string()),
     };
-    let branch =
-        train
-            .branch(&branch_name)
-            .cloned()
-            .ok_or_else(|| RerenderError::UnknownBranch {
-                name: branch_name.clone(),
-                known: train
-                    .branches
-                    .iter()
-                    .map(|b| b.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-    let names = bundles.names();
-    for a in &req.addons {
-        if !names.contains(a) {
-            return Err(RerenderError::UnknownAddon {
-                name: a.clone(),
-                known: names.join(", "),
-            });
-        }
-    }
+    let branch = train
+        .branch(&branch_name)
+        .cloned()
+        .ok_or_else(|| JobError::UnknownBranch {
+            name: branch_name.clone(),
+            known: train
+                .branches
+                .iter()
+                .map(|b| b.name.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    super::check_addons(&req.addons, &bundles.names())?;
     let wanted = |n: &str| req.addons.is_empty() || req.addons.iter().any(|a| a == n);
-    let helm = Arc::new(Helm::locate().map_err(RerenderError::HelmMissing)?);
+    let helm = Arc::new(Helm::locate().map_err(JobError::HelmMissing)?);
     let fetcher = Arc::new(Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?);
     let permits = Arc::new(super::helm_permits());
 

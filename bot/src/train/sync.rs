@@ -15,6 +15,8 @@ use crate::render::{self, Helm};
 use crate::report::{self, PrBody};
 use crate::upstream::{self, Fetcher, Release, Skip, UpstreamError};
 
+pub use super::JobError;
+
 /// What `sync` is asked to do.
 #[derive(Debug, Clone)]
 pub struct SyncRequest {
@@ -105,23 +107,6 @@ pub struct SyncPlan {
     pub problems: Vec<Problem>,
 }
 
-/// Errors that stop the whole job (anything scoped to one addon is a [`Problem`] instead).
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error("{0}")]
-    Config(#[from] config::ConfigErrors),
-    #[error("{0}")]
-    Tree(#[from] git::TreeError),
-    #[error("{0}")]
-    HelmMissing(String),
-    #[error("unknown addon {name:?}: bundles/ has {known}")]
-    UnknownAddon { name: String, known: String },
-    #[error("unknown branch {name:?}: branches.toml has {known}")]
-    UnknownBranch { name: String, known: String },
-    #[error("{0}")]
-    Upstream(#[from] UpstreamError),
-}
-
 struct BranchState {
     branch: TrainBranch,
     origin: Origin,
@@ -129,7 +114,7 @@ struct BranchState {
 }
 
 /// Build the plan. Reads the repository and upstream; writes nothing but the chart cache.
-pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, SyncError> {
+pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
     let repo = req.repo.clone();
     let train = {
         let repo = repo.clone();
@@ -149,15 +134,8 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, SyncError> {
         .find(|s| s.origin == Origin::WorkTree)
         .map(|s| s.bundles.names())
         .unwrap_or_default();
-    for name in &req.addons {
-        if !worktree_names.contains(name) {
-            return Err(SyncError::UnknownAddon {
-                name: name.clone(),
-                known: worktree_names.join(", "),
-            });
-        }
-    }
-    let helm = Arc::new(Helm::locate().map_err(SyncError::HelmMissing)?);
+    super::check_addons(&req.addons, &worktree_names)?;
+    let helm = Arc::new(Helm::locate().map_err(JobError::HelmMissing)?);
     let fetcher = Arc::new(Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?);
     let permits = Arc::new(super::helm_permits());
 
@@ -222,15 +200,7 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, SyncError> {
     Ok(out)
 }
 
-fn select_branches(train: &Train, names: &[String]) -> Result<Vec<BranchName>, SyncError> {
-    let known = || {
-        train
-            .branches
-            .iter()
-            .map(|b| b.name.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+fn select_branches(train: &Train, names: &[String]) -> Result<Vec<BranchName>, JobError> {
     if names.is_empty() {
         return Ok(train
             .branches
@@ -245,9 +215,9 @@ fn select_branches(train: &Train, names: &[String]) -> Result<Vec<BranchName>, S
             train
                 .branch(n)
                 .map(|b| b.name.clone())
-                .ok_or_else(|| SyncError::UnknownBranch {
+                .ok_or_else(|| JobError::UnknownBranch {
                     name: n.clone(),
-                    known: known(),
+                    known: super::branch_names(train),
                 })
         })
         .collect()
