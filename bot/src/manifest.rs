@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -319,10 +318,6 @@ impl fmt::Display for RbacChange {
     }
 }
 
-/// Per-object text diffs stop refining after this long; the result is still a correct diff,
-/// just coarser. Keeps multi-thousand-line CRD diffs from dominating a run.
-const DIFF_DEADLINE: Duration = Duration::from_millis(500);
-
 /// The semantic diff from `old` to `new`.
 pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
     let old_map: BTreeMap<&ObjectRef, &Object> = old.objects.iter().map(|o| (&o.key, o)).collect();
@@ -373,9 +368,11 @@ pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
 }
 
 fn unified(a: &str, b: &str, label: &str) -> (String, usize, usize) {
+    // No deadline: a time limit makes the output depend on machine load, and the same input
+    // must always give the same PR body (re-runs compare bodies to decide whether to write).
+    // Patience is deterministic and fast on YAML, where most lines are unique.
     let diff = similar::TextDiff::configure()
-        .algorithm(similar::Algorithm::Myers)
-        .deadline(Instant::now() + DIFF_DEADLINE)
+        .algorithm(similar::Algorithm::Patience)
         .diff_lines(a, b);
     let (mut added, mut removed) = (0, 0);
     for change in diff.iter_all_changes() {
