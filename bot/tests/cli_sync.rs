@@ -471,3 +471,27 @@ fn a_missing_helm_is_one_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("helm not found: install Helm"));
 }
+
+#[test]
+fn check_renders_values_templates_for_every_branch() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "bundles/kube-prometheus-stack/values.yaml.j2",
+        "{% if kube.minor_number < 25 %}",
+        "{% if kube.minor_numbr < 25 %}",
+    );
+    let run = ake_bot(repo.path(), &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: bundles/kube-prometheus-stack/values.yaml.j2:"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("rendering for main: line"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("undefined"), "{}", run.stderr);
+}

@@ -4,6 +4,7 @@ use crate::cli::{GlobalArgs, OutputFormat};
 use crate::config::{self, ConfigError};
 use crate::git::Tree;
 use crate::output::Printer;
+use crate::render;
 use crate::ExitStatus;
 
 pub async fn run(global: &GlobalArgs, out: &mut Printer) -> ExitStatus {
@@ -18,7 +19,7 @@ pub async fn run(global: &GlobalArgs, out: &mut Printer) -> ExitStatus {
 
     let mut problems: Vec<ConfigError> = Vec::new();
     let mut summary = Vec::new();
-    match result.0 {
+    match &result.0 {
         Ok(train) => summary.push(format!(
             "{}: {} branches ({})",
             config::TRAIN_FILE,
@@ -30,10 +31,13 @@ pub async fn run(global: &GlobalArgs, out: &mut Printer) -> ExitStatus {
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
-        Err(e) => problems.extend(e.0),
+        Err(e) => problems.extend(e.0.clone()),
     }
     match result.1 {
         Ok(bundles) => {
+            if let Ok(train) = &result.0 {
+                problems.extend(values_template_problems(train, &bundles));
+            }
             for b in &bundles.loaded {
                 summary.push(format!(
                     "{}: {} {} (allowed {})",
@@ -77,4 +81,42 @@ pub async fn run(global: &GlobalArgs, out: &mut Printer) -> ExitStatus {
     } else {
         ExitStatus::Failure
     }
+}
+
+/// Render each values template for every branch it will be rendered for, with the pinned
+/// chart version, so template mistakes show up here rather than in the next scheduled sync.
+fn values_template_problems(train: &config::Train, bundles: &config::Bundles) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for lb in &bundles.loaded {
+        let (Some(template), Some(path)) = (&lb.values_template, &lb.bundle.values) else {
+            continue;
+        };
+        for branch in train
+            .branches
+            .iter()
+            .filter(|b| b.status != config::BranchStatus::Eol)
+        {
+            let chart = render::ChartContext {
+                name: lb.bundle.helm().chart.clone(),
+                version: lb.bundle.version.to_string(),
+                app_version: None,
+            };
+            let ctx = render::context_for(&lb.bundle, branch, chart);
+            if let Err(message) = render::render_values(&path.display().to_string(), template, &ctx)
+            {
+                // minijinja says "line N: …": lift N into the position so editors can jump.
+                let line = message
+                    .strip_prefix("line ")
+                    .and_then(|r| r.split_once(':'))
+                    .and_then(|(n, _)| n.parse().ok());
+                out.push(
+                    ConfigError::new(path, format!("rendering for {}: {message}", branch.name))
+                        .at(line, None),
+                );
+                // One branch is enough to show a syntax error; the next would repeat it.
+                break;
+            }
+        }
+    }
+    out
 }

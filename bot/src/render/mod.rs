@@ -46,28 +46,37 @@ pub struct Rendered {
 
 /// The context a values template sees for `input`.
 pub fn values_context(input: &RenderInput<'_>) -> ValuesContext {
-    let k = input.branch.kubernetes;
+    context_for(
+        input.bundle,
+        input.branch,
+        ChartContext {
+            name: input.chart.name.clone(),
+            version: input.chart.version.clone(),
+            app_version: input.chart.app_version.clone(),
+        },
+    )
+}
+
+/// The context for `bundle` on `branch` at `chart`.
+pub fn context_for(bundle: &Bundle, branch: &TrainBranch, chart: ChartContext) -> ValuesContext {
+    let k = branch.kubernetes;
     ValuesContext {
-        branch: input.branch.name.to_string(),
+        branch: branch.name.to_string(),
         kube: KubeContext {
             minor: k.to_string(),
             version: k.render_version(),
             major_number: k.major,
             minor_number: k.minor,
         },
-        addon: input.bundle.name.to_string(),
-        namespace: input.bundle.namespace.clone(),
-        release: input.bundle.release.clone(),
-        deploy_to: match input.bundle.deploy_to {
+        addon: bundle.name.to_string(),
+        namespace: bundle.namespace.clone(),
+        release: bundle.release.clone(),
+        deploy_to: match bundle.deploy_to {
             DeployTarget::Management => "management",
             DeployTarget::Tenant => "tenant",
         }
         .to_string(),
-        chart: ChartContext {
-            name: input.chart.name.clone(),
-            version: input.chart.version.clone(),
-            app_version: input.chart.app_version.clone(),
-        },
+        chart,
     }
 }
 
