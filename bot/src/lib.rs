@@ -7,6 +7,7 @@ pub mod apis;
 pub mod cli;
 mod cmd;
 pub mod config;
+pub mod forge;
 pub mod fs;
 pub mod git;
 pub mod manifest;
@@ -36,6 +37,18 @@ impl From<ExitStatus> for std::process::ExitCode {
             ExitStatus::Error => 2,
         })
     }
+}
+
+/// An error and its sources on one line (`a: b: c`), for messages a user reads.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
 }
 
 /// Run a parsed command line.

@@ -205,7 +205,7 @@ impl Fetcher {
             (
                 UpstreamError::Unreachable {
                     url: url.to_string(),
-                    cause: error_chain(&e),
+                    cause: crate::error_chain(&e),
                 },
                 retry,
             )
@@ -286,15 +286,4 @@ fn decode_index(location: &str, bytes: Vec<u8>) -> Result<String, UpstreamError>
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }

@@ -173,3 +173,39 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         }
     }
 }
+pub mod github;
+
+/// A bare repository standing in for GitHub's remote, with `main` and any extra branches (each
+/// one commit on top of main), built hermetically. Returns (temp dir guard, bare repo path).
+pub fn bare_origin(branches: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("ake-bot-origin-")
+        .tempdir()
+        .expect("temp dir");
+    let origin = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "origin.git"],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(work.join("README.md"), "config repo\n").expect("write");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "initial"]);
+    git(
+        &work,
+        &["push", "-q", origin.to_str().expect("utf-8 path"), "main"],
+    );
+    for b in branches {
+        git(&work, &["checkout", "-q", "-b", b, "main"]);
+        std::fs::write(work.join("change.txt"), format!("{b}\n")).expect("write");
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", &format!("change on {b}")]);
+        git(
+            &work,
+            &["push", "-q", origin.to_str().expect("utf-8 path"), b],
+        );
+    }
+    (dir, origin)
+}

@@ -1,0 +1,369 @@
+//! GitHub REST calls ake-bot makes, each retried with bounded backoff when GitHub says a retry
+//! may help.
+
+use std::time::Duration;
+
+use http::header::HeaderMap;
+use octocrab::Octocrab;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::json;
+
+use super::ForgeError;
+
+/// Per-request deadline: a hung connection must not hang the job (every wait has a deadline).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const ATTEMPTS: u32 = 4;
+/// A `Retry-After` longer than this is not waited out inside one run; the next scheduled run
+/// picks the work up.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// A GitHub repository the bot acts on.
+pub struct GitHub {
+    client: Octocrab,
+    owner: String,
+    repo: String,
+    retry_base: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PullState {
+    Open,
+    Closed,
+}
+
+/// What the bot needs to know about a pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullSummary {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub state: PullState,
+    pub merged: bool,
+    pub head: String,
+    pub head_sha: String,
+    pub base: String,
+    pub labels: Vec<String>,
+    pub html_url: String,
+}
+
+/// A pull request to open.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPull {
+    pub title: String,
+    pub body: String,
+    pub head: String,
+    pub base: String,
+    pub draft: bool,
+}
+
+#[derive(Deserialize)]
+struct RawPull {
+    number: u64,
+    title: String,
+    body: Option<String>,
+    state: PullState,
+    merged_at: Option<String>,
+    head: RawRef,
+    base: RawRef,
+    #[serde(default)]
+    labels: Vec<RawLabel>,
+    html_url: String,
+}
+
+#[derive(Deserialize)]
+struct RawRef {
+    #[serde(rename = "ref")]
+    name: String,
+    sha: String,
+}
+
+#[derive(Deserialize)]
+struct RawLabel {
+    name: String,
+}
+
+impl From<RawPull> for PullSummary {
+    fn from(p: RawPull) -> Self {
+        PullSummary {
+            number: p.number,
+            title: p.title,
+            body: p.body.unwrap_or_default(),
+            state: p.state,
+            merged: p.merged_at.is_some(),
+            head: p.head.name,
+            head_sha: p.head.sha,
+            base: p.base.name,
+            labels: p.labels.into_iter().map(|l| l.name).collect(),
+            html_url: p.html_url,
+        }
+    }
+}
+
+impl GitHub {
+    /// `api_url` is `GITHUB_API_URL` (https://api.github.com, or GitHub Enterprise's
+    /// `https://HOST/api/v3`); `repository` is `owner/repo`.
+    pub fn new(
+        api_url: &str,
+        repository: &str,
+        token: &SecretString,
+    ) -> Result<GitHub, ForgeError> {
+        let (owner, repo) = repository
+            .split_once('/')
+            .filter(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'))
+            .ok_or_else(|| {
+                ForgeError::Config(format!("repository {repository:?} is not owner/repo"))
+            })?;
+        let client = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| ForgeError::Config(format!("API URL {api_url:?}: {e}")))?
+            .personal_token(token.expose_secret().to_string())
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(REQUEST_TIMEOUT))
+            .set_write_timeout(Some(REQUEST_TIMEOUT))
+            .add_header(
+                http::header::HeaderName::from_static("x-github-api-version"),
+                "2022-11-28".into(),
+            )
+            .build()
+            .map_err(|e| ForgeError::Config(format!("cannot build the GitHub client: {e}")))?;
+        Ok(GitHub {
+            client,
+            owner: owner.into(),
+            repo: repo.into(),
+            retry_base: Duration::from_secs(1),
+        })
+    }
+
+    /// Shorter retry waits (tests).
+    pub fn with_retry_base(mut self, base: Duration) -> Self {
+        self.retry_base = base;
+        self
+    }
+
+    fn route(&self, rest: &str) -> String {
+        format!("/repos/{}/{}/{rest}", self.owner, self.repo)
+    }
+
+    /// Every pull request, open or closed, whose head is `branch` in this repository.
+    pub async fn pulls_for_head(&self, branch: &str) -> Result<Vec<PullSummary>, ForgeError> {
+        let what = format!("listing pull requests for {branch}");
+        let route = self.route(&format!(
+            "pulls?state=all&per_page=100&head={}",
+            url_encode(&format!("{}:{branch}", self.owner))
+        ));
+        let raw: Vec<RawPull> = self.call(&what, http::Method::GET, &route, None).await?;
+        Ok(raw.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn create_pull(&self, new: &NewPull) -> Result<PullSummary, ForgeError> {
+        let what = format!("opening a pull request from {} to {}", new.head, new.base);
+        let body = serde_json::to_value(new).expect("NewPull serialises");
+        let raw: RawPull = self
+            .call(&what, http::Method::POST, &self.route("pulls"), Some(body))
+            .await?;
+        Ok(raw.into())
+    }
+
+    /// Rewrite title and body.
+    pub async fn update_pull(
+        &self,
+        number: u64,
+        title: &str,
+        body: &str,
+    ) -> Result<(), ForgeError> {
+        let what = format!("updating pull request #{number}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::PATCH,
+                &self.route(&format!("pulls/{number}")),
+                Some(json!({ "title": title, "body": body })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn close_pull(&self, number: u64) -> Result<(), ForgeError> {
+        let what = format!("closing pull request #{number}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::PATCH,
+                &self.route(&format!("pulls/{number}")),
+                Some(json!({ "state": "closed" })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_labels(&self, number: u64, labels: &[String]) -> Result<(), ForgeError> {
+        let what = format!("labelling #{number}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::POST,
+                &self.route(&format!("issues/{number}/labels")),
+                Some(json!({ "labels": labels })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
+        let what = format!("commenting on #{number}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::POST,
+                &self.route(&format!("issues/{number}/comments")),
+                Some(json!({ "body": body })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One logical call, retried while GitHub says a retry may help.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        method: http::Method,
+        route: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ForgeError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.once(what, &method, route, body.as_ref()).await;
+            match result {
+                Err(e) if e.should_retry() && attempt < ATTEMPTS => {
+                    let wait = match &e {
+                        ForgeError::RateLimited { retry_after, .. } => *retry_after,
+                        _ => self.retry_base * 2u32.pow(attempt - 1),
+                    };
+                    if wait > MAX_WAIT {
+                        return Err(e);
+                    }
+                    tracing::warn!(attempt, error = %e, wait_ms = wait.as_millis() as u64, "github call failed, retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                other => {
+                    return other.and_then(|text| {
+                        serde_json::from_str(&text).map_err(|e| ForgeError::Decode {
+                            what: what.to_string(),
+                            message: e.to_string(),
+                        })
+                    })
+                }
+            }
+        }
+    }
+
+    async fn once(
+        &self,
+        what: &str,
+        method: &http::Method,
+        route: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<String, ForgeError> {
+        let transport = |e: octocrab::Error| ForgeError::Transport {
+            what: what.to_string(),
+            message: crate::error_chain(&e),
+        };
+        let send = async {
+            match *method {
+                http::Method::GET => self.client._get(route).await,
+                http::Method::POST => self.client._post(route, body).await,
+                http::Method::PATCH => self.client._patch(route, body).await,
+                _ => self.client._delete(route, body).await,
+            }
+        };
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, send)
+            .await
+            .map_err(|_| ForgeError::Transport {
+                what: what.to_string(),
+                message: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
+            })?
+            .map_err(transport)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = self.client.body_to_string(resp).await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        Err(classify(what, status, &headers, &text))
+    }
+}
+
+/// Map an error response to a [`ForgeError`]. A 403 or 429 with `retry-after`, or with
+/// `x-ratelimit-remaining: 0`, is a rate limit (GitHub's primary and secondary limits).
+fn classify(what: &str, status: u16, headers: &HeaderMap, text: &str) -> ForgeError {
+    let what = what.to_string();
+    let message = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| {
+            let msg = v.get("message")?.as_str()?.to_string();
+            let detail: Vec<String> = v
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|e| {
+                    e.get("message")
+                        .or_else(|| e.get("code"))
+                        .and_then(|m| m.as_str())
+                        .map(str::to_string)
+                })
+                .collect();
+            Some(if detail.is_empty() {
+                msg
+            } else {
+                format!("{msg} ({})", detail.join("; "))
+            })
+        })
+        .unwrap_or_else(|| text.chars().take(200).collect());
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let retry_after = header("retry-after")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let exhausted = header("x-ratelimit-remaining") == Some("0");
+    if status == 429 || (status == 403 && (retry_after.is_some() || exhausted)) {
+        let reset_wait = header("x-ratelimit-reset")
+            .and_then(|s| s.parse::<u64>().ok())
+            .and_then(|reset| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_secs();
+                Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+            });
+        return ForgeError::RateLimited {
+            what,
+            retry_after: retry_after
+                .or(reset_wait)
+                .unwrap_or(Duration::from_secs(60)),
+        };
+    }
+    match status {
+        404 => ForgeError::NotFound { what },
+        409 => ForgeError::Conflict { what, message },
+        422 => ForgeError::Unprocessable { what, message },
+        _ => ForgeError::Status {
+            what,
+            status,
+            message,
+        },
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,443 @@
+//! The fake GitHub over HTTP: one wiremock responder that routes by GitHub's own description,
+//! validates the request, answers from the world, and validates its own answer. Anything
+//! undocumented or unmodelled is recorded as a violation and fails the test at `finish`.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use super::openapi::{OpenApi, Operation};
+use super::world::{FakeGitHub, Fault, Pull, Recorded};
+
+/// A running fake.
+pub struct FakeGitHubServer {
+    server: MockServer,
+    world: Arc<Mutex<FakeGitHub>>,
+}
+
+impl FakeGitHubServer {
+    pub async fn start(world: FakeGitHub) -> FakeGitHubServer {
+        let server = MockServer::start().await;
+        let world = Arc::new(Mutex::new(world));
+        Mock::given(wiremock::matchers::any())
+            .respond_with(Dispatcher {
+                world: world.clone(),
+            })
+            .mount(&server)
+            .await;
+        FakeGitHubServer { server, world }
+    }
+
+    /// The API base URL to give the client (`GITHUB_API_URL`).
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, FakeGitHub> {
+        self.world
+            .lock()
+            .expect("the fake's lock is never poisoned unless a test already failed")
+    }
+
+    /// End the test: fail on any contract violation, and hand back the world for assertions.
+    pub fn finish(self) -> FakeGitHub {
+        // The mock server may still hold a handle to the world; take a copy of its state.
+        let world = self.world.lock().expect("lock").clone();
+        assert!(
+            world.violations.is_empty(),
+            "the fake GitHub saw contract violations:\n{}",
+            world.violations.join("\n")
+        );
+        world
+    }
+}
+
+struct Dispatcher {
+    world: Arc<Mutex<FakeGitHub>>,
+}
+
+impl Respond for Dispatcher {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut w = self.world.lock().expect("lock");
+        let method = req.method.as_str().to_string();
+        let path = req.url.path().to_string();
+        let Some((op, params)) = OpenApi::get().route(&method, &path) else {
+            let msg = format!("undocumented route: {method} {path}");
+            w.violations.push(msg.clone());
+            return ResponseTemplate::new(500).set_body_json(json!({ "message": msg }));
+        };
+        let record = |w: &mut FakeGitHub, status: u16| {
+            w.requests.push(Recorded {
+                method: method.clone(),
+                path: path.clone(),
+                operation: op.id.clone(),
+                status,
+            })
+        };
+        if let Some(token) = &w.token {
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let ok = auth
+                .strip_prefix("Bearer ")
+                .or_else(|| auth.strip_prefix("token "))
+                == Some(token.as_str());
+            if !ok {
+                record(&mut w, 401);
+                return ResponseTemplate::new(401).set_body_json(json!({
+                    "message": "Bad credentials",
+                    "documentation_url": "https://docs.github.com/rest"
+                }));
+            }
+        }
+        if params.get("owner") != Some(&w.owner) || params.get("repo") != Some(&w.repo) {
+            record(&mut w, 404);
+            return not_found();
+        }
+        let body: Option<Value> = if req.body.is_empty() {
+            None
+        } else {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    w.violations
+                        .push(format!("{}: request body is not JSON: {e}", op.id));
+                    return ResponseTemplate::new(400);
+                }
+            }
+        };
+        if let Err(e) = op.check_request(body.as_ref()) {
+            w.violations.push(e.clone());
+            record(&mut w, 422);
+            return ResponseTemplate::new(422).set_body_json(json!({ "message": e }));
+        }
+        // GitHub ignores unknown keys; we don't, so a misspelt optional field is caught too.
+        if let Some(Value::Object(m)) = &body {
+            let known = op.request_properties();
+            for k in m.keys().filter(|k| !known.contains(k)) {
+                w.violations
+                    .push(format!("{}: request has undocumented key {k:?}", op.id));
+            }
+        }
+        if let Some(fault) = w.take_fault(&op.id) {
+            let (status, t) = fault_response(&fault);
+            record(&mut w, status);
+            return t;
+        }
+        let query: Vec<(String, String)> = req
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let (status, out) = handle(&mut w, op, &params, &query, body.as_ref());
+        if (200..300).contains(&status) {
+            if let Err(e) = op.check_response(status, &out) {
+                w.violations.push(e);
+            }
+        }
+        record(&mut w, status);
+        let t = ResponseTemplate::new(status);
+        if out.is_null() {
+            t
+        } else {
+            t.set_body_json(out)
+        }
+    }
+}
+
+fn not_found() -> ResponseTemplate {
+    ResponseTemplate::new(404).set_body_json(json!({
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest"
+    }))
+}
+
+fn fault_response(f: &Fault) -> (u16, ResponseTemplate) {
+    match f {
+        Fault::Status(s) => (
+            *s,
+            ResponseTemplate::new(*s).set_body_json(json!({ "message": format!("injected {s}") })),
+        ),
+        Fault::RateLimited { retry_after_secs } => (
+            403,
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", retry_after_secs.to_string().as_str())
+                .insert_header("x-ratelimit-remaining", "0")
+                .set_body_json(json!({
+                    "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                })),
+        ),
+        Fault::Hang => (0, ResponseTemplate::new(500).set_delay(Duration::from_secs(3600))),
+    }
+}
+
+fn unprocessable(message: &str, field: &str) -> (u16, Value) {
+    (
+        422,
+        json!({
+            "message": message,
+            "errors": [{ "resource": "PullRequest", "field": field, "code": "invalid" }],
+            "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request"
+        }),
+    )
+}
+
+fn handle(
+    w: &mut FakeGitHub,
+    op: &Operation,
+    params: &std::collections::BTreeMap<String, String>,
+    query: &[(String, String)],
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let b = |k: &str| body.and_then(|b| b.get(k));
+    let bs = |k: &str| b(k).and_then(Value::as_str).map(str::to_string);
+    let number = |k: &str| params.get(k).and_then(|n| n.parse::<u64>().ok());
+    match op.id.as_str() {
+        "repos/get" => {
+            let mut v = op.skeleton(200);
+            v["name"] = json!(w.repo);
+            v["full_name"] = json!(format!("{}/{}", w.owner, w.repo));
+            v["default_branch"] = json!(w.default_branch);
+            v["owner"]["login"] = json!(w.owner);
+            (200, v)
+        }
+        "pulls/list" => {
+            let state = q("state").unwrap_or("open");
+            let head = q("head").map(|h| h.split_once(':').map_or(h, |(_, b)| b).to_string());
+            let base = q("base");
+            let list: Vec<Value> = w
+                .pulls
+                .iter()
+                .filter(|p| state == "all" || p.state == state)
+                .filter(|p| head.as_deref().is_none_or(|h| p.head == h))
+                .filter(|p| base.is_none_or(|bn| p.base == bn))
+                .map(|p| pull_json(w, p))
+                .collect();
+            (200, Value::Array(list))
+        }
+        "pulls/create" => {
+            let (Some(head), Some(base)) = (bs("head"), bs("base")) else {
+                return unprocessable("Validation Failed", "head");
+            };
+            let head_branch = head
+                .split_once(':')
+                .map_or(head.as_str(), |(_, b)| b)
+                .to_string();
+            if w.branch_sha(&head_branch).is_none() {
+                return unprocessable("Validation Failed", "head");
+            }
+            if w.pulls
+                .iter()
+                .any(|p| p.state == "open" && p.head == head_branch && p.base == base)
+            {
+                return unprocessable(
+                    &format!(
+                        "A pull request already exists for {}:{head_branch}.",
+                        w.owner
+                    ),
+                    "head",
+                );
+            }
+            let number = w.next_id();
+            let pull = Pull {
+                number,
+                title: bs("title").unwrap_or_default(),
+                body: bs("body").unwrap_or_default(),
+                state: "open".into(),
+                merged: false,
+                draft: b("draft").and_then(Value::as_bool).unwrap_or(false),
+                head: head_branch,
+                base,
+                labels: Vec::new(),
+            };
+            w.pulls.push(pull.clone());
+            (201, pull_json(w, &pull))
+        }
+        "pulls/get" => match number("pull_number").and_then(|n| w.pull(n).cloned()) {
+            Some(p) => (200, pull_json(w, &p)),
+            None => (404, json!({ "message": "Not Found" })),
+        },
+        "pulls/update" => {
+            let Some(n) = number("pull_number").filter(|n| w.pull(*n).is_some()) else {
+                return (404, json!({ "message": "Not Found" }));
+            };
+            let p = w.pull_mut(n).expect("checked above");
+            if let Some(t) = bs("title") {
+                p.title = t;
+            }
+            if let Some(t) = bs("body") {
+                p.body = t;
+            }
+            if let Some(s) = bs("state") {
+                p.state = s;
+            }
+            if let Some(s) = bs("base") {
+                p.base = s;
+            }
+            let p = p.clone();
+            (200, pull_json(w, &p))
+        }
+        "issues/add-labels" => {
+            let Some(n) = number("issue_number").filter(|n| w.pull(*n).is_some()) else {
+                return (404, json!({ "message": "Not Found" }));
+            };
+            let names: Vec<String> = match body {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect(),
+                _ => b("labels")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|l| {
+                                l.as_str().or_else(|| l.get("name").and_then(Value::as_str))
+                            })
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            let p = w.pull_mut(n).expect("checked above");
+            for l in names {
+                if !p.labels.contains(&l) {
+                    p.labels.push(l);
+                }
+            }
+            let labels = p.labels.clone();
+            (
+                200,
+                Value::Array(labels.iter().map(|l| label_json(l)).collect()),
+            )
+        }
+        "issues/remove-label" => {
+            let (Some(n), Some(name)) = (number("issue_number"), params.get("name")) else {
+                return (404, json!({ "message": "Not Found" }));
+            };
+            match w.pull_mut(n) {
+                Some(p) if p.labels.contains(name) => {
+                    p.labels.retain(|l| l != name);
+                    let labels = p.labels.clone();
+                    (
+                        200,
+                        Value::Array(labels.iter().map(|l| label_json(l)).collect()),
+                    )
+                }
+                _ => (404, json!({ "message": "Label does not exist" })),
+            }
+        }
+        "issues/create-comment" => {
+            let Some(n) = number("issue_number").filter(|n| w.pull(*n).is_some()) else {
+                return (404, json!({ "message": "Not Found" }));
+            };
+            let id = w.next_id();
+            let c = super::world::Comment {
+                id,
+                issue: n,
+                body: bs("body").unwrap_or_default(),
+            };
+            w.comments.push(c.clone());
+            (201, comment_json(op, &c))
+        }
+        "issues/list-comments" => {
+            let n = number("issue_number").unwrap_or(0);
+            let list = w
+                .comments
+                .iter()
+                .filter(|c| c.issue == n)
+                .map(|c| comment_json(OpenApi::get().operation("issues/create-comment"), c))
+                .collect();
+            (200, Value::Array(list))
+        }
+        "issues/update-comment" => {
+            let id = number("comment_id").unwrap_or(0);
+            let text = bs("body").unwrap_or_default();
+            match w.comments.iter_mut().find(|c| c.id == id) {
+                Some(c) => {
+                    c.body = text;
+                    let c = c.clone();
+                    (
+                        200,
+                        comment_json(OpenApi::get().operation("issues/create-comment"), &c),
+                    )
+                }
+                None => (404, json!({ "message": "Not Found" })),
+            }
+        }
+        other => {
+            w.violations.push(format!(
+                "operation {other} is documented but not modelled by the fake"
+            ));
+            (501, json!({ "message": format!("{other} not modelled") }))
+        }
+    }
+}
+
+fn label_json(name: &str) -> Value {
+    let mut v = OpenApi::get().operation("issues/add-labels").skeleton(200);
+    v = json!([v
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(json!({}))]);
+    let mut l = v[0].take();
+    if !l.is_object() {
+        l = json!({});
+    }
+    l["id"] = json!(1);
+    l["node_id"] = json!("LA_fake");
+    l["url"] = json!(format!("https://api.github.com/fake/labels/{name}"));
+    l["name"] = json!(name);
+    l["color"] = json!("ededed");
+    l["default"] = json!(false);
+    // A string, not null: the pull request schemas require it.
+    l["description"] = json!("");
+    l
+}
+
+fn comment_json(op: &Operation, c: &super::world::Comment) -> Value {
+    let mut v = op.skeleton(201);
+    v["id"] = json!(c.id);
+    v["body"] = json!(c.body);
+    v["html_url"] = json!(format!(
+        "https://github.com/fake/issues/{}#issuecomment-{}",
+        c.issue, c.id
+    ));
+    v
+}
+
+fn pull_json(w: &FakeGitHub, p: &Pull) -> Value {
+    let mut v = OpenApi::get().operation("pulls/get").skeleton(200);
+    v["id"] = json!(p.number);
+    v["number"] = json!(p.number);
+    v["title"] = json!(p.title);
+    v["body"] = json!(p.body);
+    v["state"] = json!(p.state);
+    v["draft"] = json!(p.draft);
+    v["merged"] = json!(p.merged);
+    v["merged_at"] = if p.merged {
+        json!("2026-01-02T00:00:00Z")
+    } else {
+        Value::Null
+    };
+    v["html_url"] = json!(format!(
+        "https://github.com/{}/{}/pull/{}",
+        w.owner, w.repo, p.number
+    ));
+    v["labels"] = Value::Array(p.labels.iter().map(|l| label_json(l)).collect());
+    let sha = |b: &str| w.branch_sha(b).unwrap_or_else(|| "0".repeat(40));
+    v["head"]["ref"] = json!(p.head);
+    v["head"]["sha"] = json!(sha(&p.head));
+    v["head"]["label"] = json!(format!("{}:{}", w.owner, p.head));
+    v["base"]["ref"] = json!(p.base);
+    v["base"]["sha"] = json!(sha(&p.base));
+    v["base"]["label"] = json!(format!("{}:{}", w.owner, p.base));
+    v
+}
