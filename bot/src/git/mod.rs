@@ -1,7 +1,11 @@
-//! Git, through git2. Everything here is blocking: call it from `spawn_blocking`, open the
-//! repository inside the call, and return owned data (git2 values are not `Sync` and borrow
-//! their repository).
+//! Git. Local object work (reading trees, building commits) goes through git2 and is blocking:
+//! call it from `spawn_blocking`, open the repository inside the call, return owned data.
+//! Network work (fetch, push) goes through the git CLI, asynchronously.
 
+mod remote;
 mod tree;
+mod write;
 
+pub use remote::{Remote, RemoteError};
 pub use tree::{current_branch, find_branch, Tree, TreeError};
+pub use write::{commit_info, commit_on, CommitInfo, FileChange, Identity, WriteError};
