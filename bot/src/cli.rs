@@ -52,8 +52,8 @@ pub enum OutputFormat {
 pub enum Command {
     /// Validate branches.toml and every bundle; exit 1 on any problem.
     Check,
-    /// Plan (and, later, open) one upgrade PR per addon: newest allowed upstream version per
-    /// branch, re-rendered, with the manifest diff.
+    /// One upgrade PR per addon on main: newest allowed upstream version, re-rendered, with the
+    /// manifest diff. With --dry-run, the plan for every branch and the PR bodies.
     Sync(SyncArgs),
     /// Re-render the pinned version of each bundle for the checked-out branch and write
     /// bundles/<addon>/rendered/manifests.yaml.
@@ -62,7 +62,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Print the plan and the PR bodies; touch no git remote and no GitHub.
+    /// Print the plan and the PR bodies for every branch; touch no git remote and no GitHub.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
     /// Only this addon (repeatable).
@@ -71,6 +71,46 @@ pub struct SyncArgs {
     /// Only this branch (repeatable) [default: every branch that is not eol].
     #[arg(long = "branch", value_name = "NAME")]
     pub branches: Vec<String>,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+}
+
+/// Where pull requests go. Defaults follow GitHub Actions' environment.
+#[derive(Debug, Args)]
+pub struct GitHubArgs {
+    /// GitHub API base URL (GitHub Enterprise: https://HOST/api/v3).
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+    /// The repository pull requests are opened in, as owner/repo.
+    #[arg(long, env = "GITHUB_REPOSITORY", value_name = "OWNER/REPO")]
+    pub github_repository: Option<String>,
+    /// Token for pushes and API calls. Prefer the environment: command lines are visible to
+    /// other users of the machine.
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_parser = parse_secret, value_name = "TOKEN")]
+    pub github_token: Option<secrecy::SecretString>,
+    /// Bot branches are named <prefix><addon>.
+    #[arg(long, default_value = "ake-bot/")]
+    pub branch_prefix: String,
+    /// The git remote that is the GitHub repository.
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    /// Commit author name for bot commits.
+    #[arg(long, env = "AKE_BOT_AUTHOR_NAME", default_value = "ake-bot")]
+    pub author_name: String,
+    /// Commit author email for bot commits.
+    #[arg(
+        long,
+        env = "AKE_BOT_AUTHOR_EMAIL",
+        default_value = "ake-bot@users.noreply.github.com"
+    )]
+    pub author_email: String,
+}
+
+fn parse_secret(s: &str) -> Result<secrecy::SecretString, String> {
+    if s.trim().is_empty() {
+        return Err("the token is empty".into());
+    }
+    Ok(secrecy::SecretString::from(s.to_string()))
 }
 
 #[derive(Debug, Args)]

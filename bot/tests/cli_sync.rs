@@ -23,6 +23,8 @@ fn ake_bot(repo: &Path, args: &[&str]) -> Run {
         .arg(repo)
         .env("AKE_BOT_CACHE_DIR", cache.path())
         .env_remove("RUST_LOG")
+        .env_remove("GITHUB_TOKEN")
+        .env_remove("GITHUB_REPOSITORY")
         .timeout(std::time::Duration::from_secs(300))
         .output()
         .unwrap();

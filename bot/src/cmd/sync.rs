@@ -1,23 +1,22 @@
 //! `ake-bot sync`: the upgrade plan and PR bodies.
 
 use crate::cli::{GlobalArgs, OutputFormat, SyncArgs};
+use crate::git::Identity;
 use crate::output::Printer;
+use crate::train::publish::{self, PrOutcome, PublishSettings};
 use crate::train::sync::{self, Action, SyncPlan, SyncRequest};
 use crate::ExitStatus;
 
 pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> ExitStatus {
     if !args.dry_run {
-        out.error(
-            "sync can only plan for now: pass --dry-run\n\
-             opening pull requests on GitHub is not built yet",
-        );
-        return ExitStatus::Error;
+        return publish(global, args, out).await;
     }
     let req = SyncRequest {
         repo: global.repo.clone(),
         addons: args.addons.clone(),
         branches: args.branches.clone(),
         cache_dir: super::cache_dir(global),
+        main_ref: None,
     };
     let plan = match sync::plan(&req).await {
         Ok(p) => p,
@@ -100,5 +99,83 @@ fn print_text(plan: &SyncPlan, out: &mut Printer) {
         out.line(&format!("labels: {}", e.labels.join(", ")));
         out.line("");
         out.line(e.body.as_deref().unwrap_or_default());
+    }
+}
+
+async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> ExitStatus {
+    let g = &args.github;
+    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
+        out.error(
+            "sync needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
+             (or --github-repository/--github-token)\n\
+             to only see the plan, pass --dry-run",
+        );
+        return ExitStatus::Error;
+    };
+    if !args.branches.is_empty() && args.branches.iter().any(|b| b != "main") {
+        out.error("sync opens pull requests against main only; --branch applies to --dry-run");
+        return ExitStatus::Error;
+    }
+    let req = SyncRequest {
+        repo: global.repo.clone(),
+        addons: args.addons.clone(),
+        branches: Vec::new(),
+        cache_dir: super::cache_dir(global),
+        main_ref: None,
+    };
+    let settings = PublishSettings {
+        api_url: g.github_api_url.clone(),
+        repository: repository.clone(),
+        token: token.clone(),
+        branch_prefix: g.branch_prefix.clone(),
+        identity: Identity {
+            name: g.author_name.clone(),
+            email: g.author_email.clone(),
+        },
+        remote: g.remote.clone(),
+    };
+    let (plan, results) = match publish::publish(&req, &settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&e.to_string());
+            return ExitStatus::Error;
+        }
+    };
+    match global.output {
+        OutputFormat::Json => out.json(&results),
+        OutputFormat::Text => {
+            for r in &results {
+                let what = match &r.outcome {
+                    PrOutcome::Opened { number } => format!("opened #{number}"),
+                    PrOutcome::Updated { number } => format!("updated #{number}"),
+                    PrOutcome::Unchanged { number } => format!("#{number} is up to date"),
+                    PrOutcome::Closed { number } => format!("closed #{number}"),
+                    PrOutcome::Nothing => "nothing to do".into(),
+                    PrOutcome::Skipped { reason } => format!("skipped: {reason}"),
+                    PrOutcome::Failed { .. } => "failed".into(),
+                };
+                let pushed = if r.pushed {
+                    format!(", pushed {}", r.branch)
+                } else {
+                    String::new()
+                };
+                out.line(&format!("{:<24} {what}{pushed}", r.addon));
+            }
+        }
+    }
+    let mut failed = !plan.problems.is_empty();
+    for p in &plan.problems {
+        out.error(&p.to_string());
+    }
+    for r in &results {
+        if let PrOutcome::Failed { message } = &r.outcome {
+            out.error(&format!("{} on main: {message}", r.addon));
+            failed = true;
+        }
+    }
+    if failed {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
     }
 }

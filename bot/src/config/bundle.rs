@@ -267,6 +267,36 @@ pub fn parse(
     }
 }
 
+/// `text` (a bundle.yaml) with its top-level `version:` set to `version`, everything else
+/// (comments, order, quoting of other keys) kept byte for byte, so the bump commit's diff is
+/// one line.
+pub fn set_version(text: &str, version: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        if let Some(rest) = line.strip_prefix("version:") {
+            if found {
+                return Err("bundle.yaml has more than one top-level `version:`".into());
+            }
+            found = true;
+            // Keep a trailing comment with the spacing before it.
+            let body = rest.trim_end_matches(['\n', '\r']);
+            let comment = match body.find(" #") {
+                Some(i) => &body[body[..i].trim_end().len()..],
+                None => "",
+            };
+            let eol = &line[line.trim_end_matches(['\n', '\r']).len()..];
+            out.push_str(&format!("version: {version}{comment}{eol}"));
+        } else {
+            out.push_str(line);
+        }
+    }
+    if !found {
+        return Err("bundle.yaml has no top-level `version:` line to update".into());
+    }
+    Ok(out)
+}
+
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
@@ -295,6 +325,17 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         })
+    }
+
+    #[test]
+    fn set_version_changes_one_line_only() {
+        let text = "# pinned by the platform team\nsource:\n  helm:\n    chart: x\nversion: v1.14.7  # bumped by ake-bot\nallowed: \">=1\"\n";
+        let out = set_version(text, "v1.16.5").unwrap();
+        assert_eq!(out, text.replace("version: v1.14.7", "version: v1.16.5"));
+        let b = parse_with(&set_version(MIN, "v1.16.5").unwrap(), &[]).unwrap();
+        assert_eq!(b.version.to_string(), "v1.16.5");
+        assert!(set_version("source: {}\n", "1").is_err());
+        assert!(set_version("version: 1\nversion: 2\n", "3").is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 pub use branches::{BranchStatus, Mirrors, Source, Train, TrainBranch};
 pub use bundle::{
-    Bundle, DeployTarget, HelmSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES, RENDERED_FILE,
+    set_version, Bundle, DeployTarget, HelmSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES,
+    RENDERED_FILE,
 };
 pub use error::{ConfigError, ConfigErrors};
 
@@ -105,28 +106,38 @@ pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
 /// Read and validate `branches.toml` from the work tree at `root`, checking caps against the
 /// addons present under `bundles/`.
 pub fn load_train(root: &Path) -> Result<Train, ConfigErrors> {
+    load_train_from(&Tree::Dir(root.to_path_buf()), root)
+}
+
+/// Read and validate `branches.toml` from `tree` (a work tree or a commit). Relative mirror
+/// paths resolve against `repo_root`, where the files are on disk.
+pub fn load_train_from(tree: &Tree, repo_root: &Path) -> Result<Train, ConfigErrors> {
     let path = PathBuf::from(TRAIN_FILE);
-    let text = match std::fs::read_to_string(root.join(&path)) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let shown = match tree {
+        Tree::Dir(root) => root.join(&path),
+        Tree::Commit { .. } => path.clone(),
+    };
+    let text = match tree.read(&path) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
             return Err(ConfigErrors(vec![ConfigError::new(
-                root.join(&path),
-                "no branches.toml here",
+                shown,
+                format!("no branches.toml in {}", tree.label()),
             )
             .hint("run ake-bot in the config repository, or point --repo at it")]))
         }
         Err(e) => {
             return Err(ConfigErrors(vec![ConfigError::new(
-                root.join(&path),
+                shown,
                 format!("cannot read: {e}"),
             )]))
         }
     };
-    let known: Vec<AddonName> = Tree::Dir(root.to_path_buf())
+    let known: Vec<AddonName> = tree
         .subdirs(Path::new(BUNDLES_DIR))
         .unwrap_or_default()
         .into_iter()
         .filter_map(|d| d.parse().ok())
         .collect();
-    branches::parse(&path, &text, root, &known).map_err(ConfigErrors)
+    branches::parse(&path, &text, repo_root, &known).map_err(ConfigErrors)
 }

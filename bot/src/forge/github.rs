@@ -211,6 +211,28 @@ impl GitHub {
         Ok(())
     }
 
+    pub async fn remove_label(&self, number: u64, label: &str) -> Result<(), ForgeError> {
+        let what = format!("unlabelling #{number}");
+        let route = self.route(&format!(
+            "issues/{number}/labels/{}",
+            url_encode(label).replace('/', "%2F")
+        ));
+        let _: serde_json::Value = self.call(&what, http::Method::DELETE, &route, None).await?;
+        Ok(())
+    }
+
+    /// Bodies of the comments on issue or PR `number` (first 100).
+    pub async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
+        #[derive(Deserialize)]
+        struct RawComment {
+            body: Option<String>,
+        }
+        let what = format!("reading comments of #{number}");
+        let route = self.route(&format!("issues/{number}/comments?per_page=100"));
+        let raw: Vec<RawComment> = self.call(&what, http::Method::GET, &route, None).await?;
+        Ok(raw.into_iter().filter_map(|c| c.body).collect())
+    }
+
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         let what = format!("commenting on #{number}");
         let _: serde_json::Value = self

@@ -1,6 +1,7 @@
 //! The jobs, as reconcilers: observe (upstream, repo), diff (desired vs actual), act. Planning
 //! is separate from acting, so `--dry-run` is the same path with no executor.
 
+pub mod publish;
 pub mod rerender;
 pub mod sync;
 
@@ -63,6 +64,10 @@ pub enum JobError {
     UnknownBranch { name: String, known: String },
     #[error("{0}")]
     Upstream(#[from] crate::upstream::UpstreamError),
+    #[error("{0}")]
+    Git(String),
+    #[error("{0}")]
+    Forge(String),
 }
 
 /// Every name in `requested` must be an addon under `bundles/` (`known`).

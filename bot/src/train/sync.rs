@@ -28,6 +28,9 @@ pub struct SyncRequest {
     pub branches: Vec<String>,
     /// Where verified chart archives are cached.
     pub cache_dir: PathBuf,
+    /// Read `main` (and `branches.toml`) from this ref instead of the work tree, e.g.
+    /// `refs/remotes/origin/main` when acting: commits must build on what the remote has.
+    pub main_ref: Option<String>,
 }
 
 /// Where a branch's bundles were read from.
@@ -116,22 +119,29 @@ struct BranchState {
 /// Build the plan. Reads the repository and upstream; writes nothing but the chart cache.
 pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
     let repo = req.repo.clone();
+    let main_tree = match &req.main_ref {
+        Some(r) => Some(ref_tree(&repo, r)?),
+        None => None,
+    };
     let train = {
-        let repo = repo.clone();
-        tokio::task::spawn_blocking(move || config::load_train(&repo))
-            .await
-            .expect("config loading does not panic")?
+        let (repo, main_tree) = (repo.clone(), main_tree.clone());
+        tokio::task::spawn_blocking(move || match &main_tree {
+            Some(t) => config::load_train_from(t, &repo),
+            None => config::load_train(&repo),
+        })
+        .await
+        .expect("config loading does not panic")?
     };
     let states = {
         let (repo, train) = (repo.clone(), train.clone());
-        tokio::task::spawn_blocking(move || load_branches(&repo, &train))
+        tokio::task::spawn_blocking(move || load_branches(&repo, &train, main_tree))
             .await
             .expect("branch loading does not panic")?
     };
     let branches = select_branches(&train, &req.branches)?;
     let worktree_names = states
         .iter()
-        .find(|s| s.origin == Origin::WorkTree)
+        .find(|s| s.branch.is_main())
         .map(|s| s.bundles.names())
         .unwrap_or_default();
     super::check_addons(&req.addons, &worktree_names)?;
@@ -223,14 +233,34 @@ fn select_branches(train: &Train, names: &[String]) -> Result<Vec<BranchName>, J
         .collect()
 }
 
+/// The tree of commit `reference` (`refs/remotes/origin/main`).
+fn ref_tree(repo: &Path, reference: &str) -> Result<Tree, JobError> {
+    let info = git::commit_info(repo, reference)
+        .map_err(|e| JobError::Git(e.to_string()))?
+        .ok_or_else(|| {
+            JobError::Git(format!("{reference} does not exist in {}", repo.display()))
+        })?;
+    Ok(Tree::Commit {
+        repo: repo.to_path_buf(),
+        commit: info.id,
+        label: reference.trim_start_matches("refs/remotes/").to_string(),
+    })
+}
+
 /// Read each branch's bundles from where that branch lives.
-fn load_branches(repo: &Path, train: &Train) -> Result<Vec<BranchState>, git::TreeError> {
+fn load_branches(
+    repo: &Path,
+    train: &Train,
+    main_tree: Option<Tree>,
+) -> Result<Vec<BranchState>, git::TreeError> {
     let checked_out = git::current_branch(repo).unwrap_or_else(|| "main".to_string());
     let worktree = Tree::Dir(repo.to_path_buf());
     let worktree_bundles = config::load_bundles(&worktree)?;
     let mut out = Vec::new();
     for b in &train.branches {
-        let (origin, bundles) = if b.name.as_str() == checked_out {
+        let (origin, bundles) = if let (true, Some(t)) = (b.is_main(), &main_tree) {
+            (Origin::Git { label: t.label() }, config::load_bundles(t)?)
+        } else if b.name.as_str() == checked_out {
             (Origin::WorkTree, worktree_bundles.clone())
         } else if let Some(tree) = git::find_branch(repo, b.name.as_str())? {
             let bundles = config::load_bundles(&tree)?;
