@@ -51,15 +51,22 @@ struct Run {
 }
 
 async fn sync(env: &Env, api: &str) -> Run {
+    sync_with(env, api, &[]).await
+}
+
+async fn sync_with(env: &Env, api: &str, extra: &[&str]) -> Run {
     let (repo, cache, api) = (
         env.repo.path().to_path_buf(),
         env.cache.path().to_path_buf(),
         api.to_string(),
     );
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
         let out = assert_cmd::Command::cargo_bin("ake-bot")
             .unwrap()
-            .args(["sync", "--repo"])
+            .arg("sync")
+            .args(&extra)
+            .arg("--repo")
             .arg(&repo)
             .env("AKE_BOT_CACHE_DIR", &cache)
             .env("GITHUB_API_URL", &api)
@@ -189,5 +196,267 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
     for run in [&first, &second] {
         assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
     }
+    server.finish();
+}
+
+/// A human (or another tool) changes main on origin.
+fn push_main(env: &Env, file: &str, from: &str, to: &str, message: &str) {
+    env.repo.edit(file, from, to);
+    env.repo.git(&["commit", "-q", "-am", message]);
+    env.repo.git(&["push", "-q", "origin", "main"]);
+}
+
+async fn start(env: &Env) -> FakeGitHubServer {
+    FakeGitHubServer::start(
+        FakeGitHub::new("acme", "platform-config", env.origin.clone()).with_token(TOKEN),
+    )
+    .await
+}
+
+const CM: &[&str] = &["--addon", "cert-manager"];
+const CM_BUNDLE: &str = "bundles/cert-manager/bundle.yaml";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_version_updates_the_same_pr() {
+    let env = setup();
+    push_main(
+        &env,
+        CM_BUNDLE,
+        "allowed: \">=1.14.0, <2.0.0\"",
+        "allowed: \">=1.14.0, <1.16.0\"",
+        "hold cert-manager below 1.16",
+    );
+    let server = start(&env).await;
+    let first = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let number = server.world().open_pulls()[0].number;
+    assert!(server
+        .world()
+        .pull(number)
+        .unwrap()
+        .title
+        .ends_with("→ v1.15.5"));
+
+    // The range opens up: v1.16.5 becomes the newest allowed.
+    push_main(
+        &env,
+        CM_BUNDLE,
+        "<1.16.0\"",
+        "<2.0.0\"",
+        "allow cert-manager 1.16",
+    );
+    let second = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let w = server.world();
+    assert_eq!(w.open_pulls().len(), 1, "the same PR, not a second one");
+    let pr = w.pull(number).unwrap();
+    assert_eq!(pr.title, "chore(cert-manager): bump v1.14.7 → v1.16.5");
+    assert!(pr.body.contains("\"target\":\"v1.16.5\""));
+    drop(w);
+    let o = &env.origin;
+    assert!(git(
+        o,
+        &[
+            "show",
+            "ake-bot/cert-manager:bundles/cert-manager/bundle.yaml"
+        ]
+    )
+    .contains("version: v1.16.5"));
+    assert_eq!(
+        git(o, &["rev-parse", "ake-bot/cert-manager~1"]),
+        git(o, &["rev-parse", "main"]),
+        "rebased on the new main"
+    );
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_main_catches_up_the_stale_pr_is_closed_and_its_branch_deleted() {
+    let env = setup();
+    let server = start(&env).await;
+    assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+    let number = server.world().open_pulls()[0].number;
+
+    // Someone bumps main by hand (pin and render), as the PR would have.
+    env.repo
+        .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
+    let render = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["render", "--addon", "cert-manager", "--repo"])
+        .arg(env.repo.path())
+        .env("AKE_BOT_CACHE_DIR", env.cache.path())
+        .output()
+        .unwrap();
+    assert!(render.status.success());
+    env.repo
+        .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
+    env.repo.git(&["push", "-q", "origin", "main"]);
+
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(&format!("closed #{number}")),
+        "{}",
+        run.stdout
+    );
+    {
+        let w = server.world();
+        assert_eq!(w.pull(number).unwrap().state, "closed");
+        let comments = w.comments_on(number);
+        assert_eq!(comments.len(), 1);
+        assert!(
+            comments[0]
+                .body
+                .contains("already runs cert-manager v1.16.5"),
+            "{}",
+            comments[0].body
+        );
+    }
+    assert!(
+        !refs(&env.origin).contains("refs/heads/ake-bot/cert-manager"),
+        "branch deleted"
+    );
+
+    // And then there is nothing left to do.
+    let writes = server.world().writes().len();
+    assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+    assert_eq!(server.world().writes().len(), writes);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_a_human_declined_is_not_reopened_but_a_newer_one_is() {
+    let env = setup();
+    push_main(
+        &env,
+        CM_BUNDLE,
+        "allowed: \">=1.14.0, <2.0.0\"",
+        "allowed: \">=1.14.0, <1.16.0\"",
+        "hold cert-manager below 1.16",
+    );
+    let server = start(&env).await;
+    assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+    let declined = server.world().open_pulls()[0].number;
+    server.world().close_pull(declined);
+
+    let refs_before = refs(&env.origin);
+    let writes = server.world().writes().len();
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("skipped: a pull request for v1.15.5 was closed without merging"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        server.world().writes().len(),
+        writes,
+        "no reopen, no new PR"
+    );
+    assert_eq!(refs(&env.origin), refs_before, "no push");
+
+    push_main(
+        &env,
+        CM_BUNDLE,
+        "<1.16.0\"",
+        "<2.0.0\"",
+        "allow cert-manager 1.16",
+    );
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let w = server.world();
+    let open = w.open_pulls();
+    assert_eq!(open.len(), 1);
+    assert_ne!(open[0].number, declined, "a new PR for the newer version");
+    assert!(open[0].title.ends_with("→ v1.16.5"));
+    assert_eq!(
+        w.pull(declined).unwrap().state,
+        "closed",
+        "the declined one stays closed"
+    );
+    drop(w);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_push_and_pr_converges_on_the_next_run() {
+    let env = setup();
+    let server = start(&env).await;
+    // Every attempt to open the PR fails: the branch is pushed, the PR is not.
+    for _ in 0..4 {
+        server
+            .world()
+            .inject("pulls/create", ake_bot_testkit::github::Fault::Status(500));
+    }
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: cert-manager on main: opening a pull request"),
+        "{}",
+        run.stderr
+    );
+    assert!(refs(&env.origin).contains("refs/heads/ake-bot/cert-manager"));
+    assert!(server.world().open_pulls().is_empty());
+
+    let refs_before = refs(&env.origin);
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        refs(&env.origin),
+        refs_before,
+        "the pushed branch is reused, not pushed again"
+    );
+    assert_eq!(server.world().open_pulls().len(), 1);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_write_anywhere_converges_without_duplicates() {
+    for op in ["pulls/create", "issues/add-labels"] {
+        let env = setup();
+        let server = start(&env).await;
+        for _ in 0..4 {
+            server
+                .world()
+                .inject(op, ake_bot_testkit::github::Fault::Status(502));
+        }
+        let failed = sync_with(&env, &server.uri(), CM).await;
+        assert_eq!(failed.code, 1, "{op}: {}", failed.stderr);
+        let ok = sync_with(&env, &server.uri(), CM).await;
+        assert_eq!(ok.code, 0, "{op}: {}", ok.stderr);
+        let w = server.world();
+        let open = w.open_pulls();
+        assert_eq!(open.len(), 1, "{op}: exactly one PR");
+        assert!(
+            open[0].labels.iter().any(|l| l == "addon/cert-manager"),
+            "{op}: labels converged"
+        );
+        drop(w);
+        server.finish();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_converge_to_one_pr_per_addon() {
+    let env = setup();
+    let server = start(&env).await;
+    let uri = server.uri();
+    let (a, b) = tokio::join!(sync_with(&env, &uri, CM), sync_with(&env, &uri, CM));
+    // One of them may lose the push race; that is reported, and the next run converges.
+    assert!(a.code <= 1 && b.code <= 1, "{}\n{}", a.stderr, b.stderr);
+    let third = sync_with(&env, &uri, CM).await;
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    let w = server.world();
+    assert_eq!(
+        w.pulls
+            .iter()
+            .filter(|p| p.head == "ake-bot/cert-manager")
+            .count(),
+        1,
+        "never a duplicate PR"
+    );
+    drop(w);
     server.finish();
 }
