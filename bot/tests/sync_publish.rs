@@ -460,3 +460,70 @@ async fn two_runs_at_once_converge_to_one_pr_per_addon() {
     drop(w);
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_shows_what_would_happen_to_existing_prs_and_writes_nothing() {
+    let env = setup();
+    let server = start(&env).await;
+    // Before any PR exists.
+    let run = sync_with(
+        &env,
+        &server.uri(),
+        &["--dry-run", "--branch", "main", "--addon", "cert-manager"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("→ would open a pull request"),
+        "{}",
+        run.stdout
+    );
+
+    assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+    let number = server.world().open_pulls()[0].number;
+    let refs_before = refs(&env.origin);
+    let writes = server.world().writes().len();
+
+    let run = sync_with(
+        &env,
+        &server.uri(),
+        &[
+            "--dry-run",
+            "--branch",
+            "main",
+            "--addon",
+            "cert-manager",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        plan[0]["pr"],
+        serde_json::json!({"kind": "keep", "number": number})
+    );
+
+    // A human edits the title: the dry run says it would be rewritten.
+    server.world().pull_mut(number).unwrap().title = "edited".into();
+    let run = sync_with(
+        &env,
+        &server.uri(),
+        &["--dry-run", "--branch", "main", "--addon", "cert-manager"],
+    )
+    .await;
+    assert!(
+        run.stdout.contains(&format!("→ would update #{number}")),
+        "{}",
+        run.stdout
+    );
+
+    assert_eq!(refs(&env.origin), refs_before, "a dry run pushes nothing");
+    assert_eq!(
+        server.world().writes().len(),
+        writes,
+        "a dry run writes nothing to GitHub"
+    );
+    server.finish();
+}

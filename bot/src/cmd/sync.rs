@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, OutputFormat, SyncArgs};
 use crate::git::Identity;
 use crate::output::Printer;
-use crate::train::publish::{self, PrOutcome, PublishSettings};
+use crate::train::publish::{self, PrOutcome, PrPlan, PublishSettings};
 use crate::train::sync::{self, Action, SyncPlan, SyncRequest};
 use crate::ExitStatus;
 
@@ -18,16 +18,35 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
         cache_dir: super::cache_dir(global),
         main_ref: None,
     };
-    let plan = match sync::plan(&req).await {
+    let mut plan = match sync::plan(&req).await {
         Ok(p) => p,
         Err(e) => {
             out.error(&e.to_string());
             return ExitStatus::Error;
         }
     };
+    let g = &args.github;
+    let with_prs = match (&g.github_repository, &g.github_token) {
+        (Some(repository), Some(token)) => {
+            if let Err(e) = publish::annotate_prs(
+                &mut plan,
+                &g.github_api_url,
+                repository,
+                token,
+                &g.branch_prefix,
+            )
+            .await
+            {
+                out.error(&e.to_string());
+                return ExitStatus::Error;
+            }
+            true
+        }
+        _ => false,
+    };
     match global.output {
         OutputFormat::Json => out.json(&plan.entries),
-        OutputFormat::Text => print_text(&plan, out),
+        OutputFormat::Text => print_text(&plan, with_prs, out),
     }
     for p in &plan.problems {
         out.error(&p.to_string());
@@ -39,8 +58,11 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
     }
 }
 
-fn print_text(plan: &SyncPlan, out: &mut Printer) {
+fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
     out.line("Plan (dry run: nothing is pushed, no pull request is opened)");
+    if !with_prs {
+        out.line("(pull requests not looked up: set GITHUB_REPOSITORY and GITHUB_TOKEN to see what would happen to them)");
+    }
     out.line("");
     for e in &plan.entries {
         let what = match &e.action {
@@ -66,6 +88,17 @@ fn print_text(plan: &SyncPlan, out: &mut Printer) {
                 "  {:<24} {:<14} {:<9} skipped {}: {}",
                 "", "", "", s.version, s.reason
             ));
+        }
+        if let Some(pr) = &e.pr {
+            let what = match pr {
+                PrPlan::Open => "would open a pull request".to_string(),
+                PrPlan::Update { number } => format!("would update #{number}"),
+                PrPlan::Keep { number } => format!("#{number} already says this"),
+                PrPlan::Close { number, reason } => format!("would close #{number}: {reason}"),
+                PrPlan::Skip { reason } => format!("no pull request: {reason}"),
+                PrPlan::Nothing => "no pull request".to_string(),
+            };
+            out.line(&format!("  {:<24} {:<14} {:<9} → {what}", "", "", ""));
         }
     }
     let updates: Vec<_> = plan

@@ -135,6 +135,35 @@ pub async fn publish(
     Ok((plan, results))
 }
 
+/// For `--dry-run`: annotate `main`'s entries with what would happen to their PRs. Reads
+/// GitHub, writes nothing; a lookup that fails becomes a problem for that addon.
+pub async fn annotate_prs(
+    plan: &mut SyncPlan,
+    api_url: &str,
+    repository: &str,
+    token: &SecretString,
+    branch_prefix: &str,
+) -> Result<(), JobError> {
+    let forge =
+        GitHub::new(api_url, repository, token).map_err(|e| JobError::Forge(e.to_string()))?;
+    for entry in plan
+        .entries
+        .iter_mut()
+        .filter(|e| e.branch.as_str() == "main")
+    {
+        let branch = format!("{branch_prefix}{}", entry.addon);
+        match forge.pulls_for_head(&branch).await {
+            Ok(pulls) => entry.pr = Some(decide(entry, &pulls)),
+            Err(e) => plan.problems.push(sync::Problem {
+                addon: entry.addon.to_string(),
+                branch: Some("main".into()),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(())
+}
+
 struct AddonCtx<'a> {
     req: &'a SyncRequest,
     s: &'a PublishSettings,
@@ -143,6 +172,69 @@ struct AddonCtx<'a> {
     base: &'a git::CommitInfo,
     main_tree: &'a Tree,
     remote_sha: Option<String>,
+}
+
+/// What should happen to an addon's PR, decided from the plan entry and the PRs that exist.
+/// Shared by `sync` (which then acts) and `sync --dry-run` (which prints it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum PrPlan {
+    /// No PR for this update yet: open one.
+    Open,
+    /// The open PR's title, body or labels differ from the plan: rewrite them.
+    Update { number: u64 },
+    /// The open PR already says what the plan says (its branch is compared when acting).
+    Keep { number: u64 },
+    /// Nothing to propose any more: close it.
+    Close { number: u64, reason: String },
+    /// An update exists but is not proposed.
+    Skip { reason: String },
+    /// No update and no PR.
+    Nothing,
+}
+
+/// Decide what to do with `entry`'s PR given every PR for its bot branch (open or closed).
+pub fn decide(entry: &PlanEntry, pulls: &[PullSummary]) -> PrPlan {
+    let open = pulls.iter().find(|p| p.state == PullState::Open);
+    match (&entry.action, &entry.target) {
+        (Action::Update, Some(target)) => {
+            let declined = pulls.iter().any(|p| {
+                p.state == PullState::Closed
+                    && !p.merged
+                    && marker_field(&p.body, "target").as_deref() == Some(target.as_str())
+            });
+            match open {
+                None if declined => PrPlan::Skip {
+                    reason: format!("a pull request for {target} was closed without merging; not reopened (a newer version will be proposed)"),
+                },
+                None => PrPlan::Open,
+                Some(pr) => {
+                    let same = Some(&pr.title) == entry.title.as_ref()
+                        && Some(&pr.body) == entry.body.as_ref()
+                        && entry.labels.iter().all(|l| pr.labels.contains(l))
+                        && !pr.labels.iter().any(|l| is_managed_label(l) && !entry.labels.contains(l));
+                    if same {
+                        PrPlan::Keep { number: pr.number }
+                    } else {
+                        PrPlan::Update { number: pr.number }
+                    }
+                }
+            }
+        }
+        _ => match open {
+            None => PrPlan::Nothing,
+            Some(pr) => PrPlan::Close {
+                number: pr.number,
+                reason: match &entry.action {
+                    Action::Blocked { reason } => format!("the update is blocked: {reason}"),
+                    _ => format!(
+                        "`main` already runs {} {}, the newest allowed version",
+                        entry.addon, entry.current
+                    ),
+                },
+            },
+        },
+    }
 }
 
 /// The marker the bot embeds in bodies: `<!-- ake-bot: {...} -->`.
@@ -174,41 +266,23 @@ impl AddonCtx<'_> {
             .pulls_for_head(&branch)
             .await
             .map_err(|e| e.to_string())?;
-        let open: Vec<&PullSummary> = pulls
-            .iter()
-            .filter(|p| p.state == PullState::Open)
-            .collect();
-        match (&entry.action, &entry.target) {
-            (Action::Update, Some(target)) => {
-                let declined = pulls.iter().any(|p| {
-                    p.state == PullState::Closed
-                        && !p.merged
-                        && marker_field(&p.body, "target").as_deref() == Some(target.as_str())
-                });
-                if open.is_empty() && declined {
-                    return Ok(PrOutcome::Skipped {
-                        reason: format!("a pull request for {target} was closed without merging; not reopened (a newer version will be proposed)"),
-                    });
-                }
-                *pushed = self.push_branch(entry, &branch, target).await?;
-                self.ensure_pull(entry, &branch, open.first().copied())
-                    .await
-            }
-            _ => {
-                // Nothing to propose: a leftover PR is stale (main caught up, or the update is
-                // no longer admissible).
-                let Some(pr) = open.first() else {
-                    return Ok(PrOutcome::Nothing);
-                };
-                let why = match &entry.action {
-                    Action::Blocked { reason } => format!("the update is blocked: {reason}"),
-                    _ => format!(
-                        "`main` already runs {} {}, the newest allowed version",
-                        entry.addon, entry.current
-                    ),
-                };
-                self.close(pr, &branch, &why).await?;
+        let open = pulls.iter().find(|p| p.state == PullState::Open);
+        match decide(entry, &pulls) {
+            PrPlan::Skip { reason } => Ok(PrOutcome::Skipped { reason }),
+            PrPlan::Nothing => Ok(PrOutcome::Nothing),
+            PrPlan::Close { reason, .. } => {
+                let pr = open.expect("decide closes only an open PR");
+                self.close(pr, &branch, &reason).await?;
                 Ok(PrOutcome::Closed { number: pr.number })
+            }
+            PrPlan::Open | PrPlan::Update { .. } | PrPlan::Keep { .. } => {
+                let target = entry
+                    .target
+                    .as_deref()
+                    .ok_or("an update without a target version")?;
+                // Even a PR that reads right may sit on an old main: the branch is checked too.
+                *pushed = self.push_branch(entry, &branch, target).await?;
+                self.ensure_pull(entry, &branch, open).await
             }
         }
     }

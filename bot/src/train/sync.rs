@@ -81,6 +81,9 @@ pub struct PlanEntry {
     /// PR title and body, for `Update` entries.
     pub title: Option<String>,
     pub body: Option<String>,
+    /// What would happen to the addon's PR (main only; `--dry-run` with GitHub access).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pr: Option<super::publish::PrPlan>,
     /// The new committed render, for `Update` entries (not printed; the executor writes it).
     #[serde(skip)]
     pub rendered: Option<String>,
@@ -335,6 +338,7 @@ impl Job {
             labels: Vec::new(),
             title: None,
             body: None,
+            pr: None,
             rendered: None,
         };
         let target = match choice.target {
