@@ -175,3 +175,21 @@ async fn bad_configuration_is_named() {
         "bad GitHub configuration: repository \"not-a-repo\" is not owner/repo"
     );
 }
+
+#[tokio::test]
+async fn a_hung_connection_times_out_and_is_retried() {
+    let (server, gh, _dir) = setup().await;
+    let gh = gh.with_timeout(Duration::from_millis(300));
+    server.world().inject("pulls/list", Fault::Hang);
+    let pulls = gh.pulls_for_head("ake-bot/cert-manager").await.unwrap();
+    assert!(pulls.is_empty());
+    let world = server.finish();
+    assert_eq!(
+        world
+            .requests
+            .iter()
+            .filter(|r| r.operation == "pulls/list")
+            .count(),
+        2
+    );
+}

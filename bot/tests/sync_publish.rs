@@ -527,3 +527,33 @@ async fn dry_run_shows_what_would_happen_to_existing_prs_and_writes_nothing() {
     );
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_error_for_one_addon_does_not_stop_the_others() {
+    let env = setup();
+    let server = start(&env).await;
+    // The first PR creation is refused for good (422 is not retried).
+    server
+        .world()
+        .inject("pulls/create", ake_bot_testkit::github::Fault::Status(422));
+    let run = sync(&env, &server.uri()).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        server.world().open_pulls().len(),
+        2,
+        "the other two addons got their PRs"
+    );
+    let again = sync(&env, &server.uri()).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(server.world().open_pulls().len(), 3);
+    server.finish();
+}

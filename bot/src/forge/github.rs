@@ -24,6 +24,7 @@ pub struct GitHub {
     owner: String,
     repo: String,
     retry_base: Duration,
+    timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +134,14 @@ impl GitHub {
             owner: owner.into(),
             repo: repo.into(),
             retry_base: Duration::from_secs(1),
+            timeout: REQUEST_TIMEOUT,
         })
+    }
+
+    /// A shorter per-request deadline (tests of hung connections).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Shorter retry waits (tests).
@@ -301,11 +309,11 @@ impl GitHub {
                 _ => self.client._delete(route, body).await,
             }
         };
-        let resp = tokio::time::timeout(REQUEST_TIMEOUT, send)
+        let resp = tokio::time::timeout(self.timeout, send)
             .await
             .map_err(|_| ForgeError::Transport {
                 what: what.to_string(),
-                message: format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()),
+                message: format!("no answer within {:.1}s", self.timeout.as_secs_f64()),
             })?
             .map_err(transport)?;
         let status = resp.status().as_u16();
@@ -388,4 +396,78 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limits_are_recognised_by_status_and_headers() {
+        let e = classify("x", 403, &headers(&[("retry-after", "7")]), "{}");
+        assert_eq!(
+            e,
+            ForgeError::RateLimited {
+                what: "x".into(),
+                retry_after: Duration::from_secs(7)
+            }
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reset = (now + 30).to_string();
+        let e = classify(
+            "x",
+            403,
+            &headers(&[
+                ("x-ratelimit-remaining", "0"),
+                ("x-ratelimit-reset", &reset),
+            ]),
+            "{}",
+        );
+        match e {
+            ForgeError::RateLimited { retry_after, .. } => assert!(
+                (29..=31).contains(&retry_after.as_secs()),
+                "{retry_after:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let e = classify("x", 429, &HeaderMap::new(), "{}");
+        assert!(matches!(e, ForgeError::RateLimited { .. }));
+        // A plain 403 (no permission) is not a rate limit and is not retried.
+        let e = classify(
+            "x",
+            403,
+            &HeaderMap::new(),
+            r#"{"message":"Resource not accessible by integration"}"#,
+        );
+        assert_eq!(
+            e,
+            ForgeError::Status {
+                what: "x".into(),
+                status: 403,
+                message: "Resource not accessible by integration".into()
+            }
+        );
+        assert!(!e.should_retry());
+        let e = classify(
+            "x",
+            422,
+            &HeaderMap::new(),
+            r#"{"message":"Validation Failed","errors":[{"message":"A pull request already exists for acme:x."}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "x: rejected (422): Validation Failed (A pull request already exists for acme:x.)"
+        );
+    }
 }
