@@ -5,14 +5,8 @@
 
 use std::path::Path;
 
-use ake_bot_testkit::ConfigRepo;
+use ake_bot_testkit::{ConfigRepo, Run};
 use serde_json::Value;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn ake_bot(repo: &Path, args: &[&str]) -> Run {
     let cache = tempfile::tempdir().unwrap();
@@ -28,11 +22,7 @@ fn ake_bot(repo: &Path, args: &[&str]) -> Run {
         .timeout(std::time::Duration::from_secs(300))
         .output()
         .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 fn plan_json(repo: &ConfigRepo, extra: &[&str]) -> (Run, Vec<Value>) {

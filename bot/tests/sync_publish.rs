@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use ake_bot_testkit::github::{FakeGitHub, FakeGitHubServer};
-use ake_bot_testkit::{git, ConfigRepo};
+use ake_bot_testkit::{git, ConfigRepo, Run};
 
 const TOKEN: &str = "ghs_syncTOKEN0123456789abcdef";
 
@@ -44,12 +44,6 @@ fn setup() -> Env {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 async fn sync(env: &Env, api: &str) -> Run {
     sync_with(env, api, &[]).await
 }
@@ -76,11 +70,7 @@ async fn sync_with(env: &Env, api: &str, extra: &[&str]) -> Run {
             .timeout(std::time::Duration::from_secs(300))
             .output()
             .unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     })
     .await
     .unwrap()

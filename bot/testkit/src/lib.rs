@@ -209,3 +209,22 @@ pub fn bare_origin(branches: &[&str]) -> (tempfile::TempDir, PathBuf) {
     }
     (dir, origin)
 }
+
+/// What a run of the built binary printed, and how it ended.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<std::process::Output> for Run {
+    fn from(out: std::process::Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
