@@ -46,6 +46,8 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
+    /// Markdown (`diff`); other commands print text.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +60,17 @@ pub enum Command {
     /// Re-render the pinned version of each bundle for the checked-out branch and write
     /// bundles/<addon>/rendered/manifests.yaml.
     Render(RenderArgs),
+    /// What a tenant gets by moving between two tags: addon versions and the manifest diff.
+    /// Exit 1 when they differ.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The tag (or any git revision) the tenant runs now, e.g. v1.30.3.
+    pub from: String,
+    /// The tag to move to, e.g. v1.30.4.
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

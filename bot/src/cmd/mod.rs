@@ -1,6 +1,7 @@
 //! One file per subcommand: arguments in, core call, output out.
 
 pub mod check;
+pub mod diff;
 pub mod render;
 pub mod sync;
 

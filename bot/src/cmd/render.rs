@@ -27,7 +27,7 @@ pub async fn run(global: &GlobalArgs, args: &RenderArgs, out: &mut Printer) -> E
         .count();
     match global.output {
         OutputFormat::Json => out.json(&results),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Markdown => {
             for r in &results {
                 match &r.outcome {
                     Ok(RenderOutcome::Unchanged) => out.line(&format!(

@@ -46,7 +46,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
     };
     match global.output {
         OutputFormat::Json => out.json(&plan.entries),
-        OutputFormat::Text => print_text(&plan, with_prs, out),
+        OutputFormat::Text | OutputFormat::Markdown => print_text(&plan, with_prs, out),
     }
     for p in &plan.problems {
         out.error(&p.to_string());
@@ -176,7 +176,7 @@ async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
     };
     match global.output {
         OutputFormat::Json => out.json(&results),
-        OutputFormat::Text => {
+        OutputFormat::Text | OutputFormat::Markdown => {
             for r in &results {
                 let what = match &r.outcome {
                     PrOutcome::Opened { number } => format!("opened #{number}"),

@@ -4,6 +4,7 @@
 pub mod publish;
 pub mod rerender;
 pub mod sync;
+pub mod tag_diff;
 
 use crate::config::{self, LoadedBundle, TrainBranch};
 use crate::git;

@@ -1,0 +1,135 @@
+//! `ake-bot diff A B`: what a tenant gets by moving between two tags.
+
+use crate::cli::{DiffArgs, GlobalArgs, OutputFormat};
+use crate::output::Printer;
+use crate::train::tag_diff::{self, AddonDiff, TagDiff};
+use crate::ExitStatus;
+
+pub async fn run(global: &GlobalArgs, args: &DiffArgs, out: &mut Printer) -> ExitStatus {
+    let (repo, from, to) = (global.repo.clone(), args.from.clone(), args.to.clone());
+    let result = tokio::task::spawn_blocking(move || tag_diff::tag_diff(&repo, &from, &to))
+        .await
+        .expect("diffing does not panic");
+    let d = match result {
+        Ok(d) => d,
+        Err(e) => {
+            out.error(&e.to_string());
+            return ExitStatus::Error;
+        }
+    };
+    match global.output {
+        OutputFormat::Json => out.json(&d),
+        OutputFormat::Markdown => out.line(&markdown(&d)),
+        OutputFormat::Text => text(&d, out),
+    }
+    if d.addons.iter().all(AddonDiff::is_unchanged) {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+fn versions(a: &AddonDiff) -> String {
+    match (&a.from, &a.to) {
+        (Some(f), Some(t)) if f == t => format!("{f} (same version)"),
+        (Some(f), Some(t)) => format!("{f} → {t}"),
+        (None, Some(t)) => format!("new: {t}"),
+        (Some(f), None) => format!("removed (was {f})"),
+        (None, None) => "—".into(),
+    }
+}
+
+fn text(d: &TagDiff, out: &mut Printer) {
+    out.line(&format!(
+        "{} → {} ({:.12} → {:.12})",
+        d.from, d.to, d.from_commit, d.to_commit
+    ));
+    out.line("");
+    for a in &d.addons {
+        if a.is_unchanged() {
+            out.line(&format!(
+                "  {:<24} {} unchanged",
+                a.addon,
+                a.from.as_deref().unwrap_or("-")
+            ));
+            continue;
+        }
+        out.line(&format!(
+            "  {:<24} {}  (+{} −{} ~{} objects)",
+            a.addon,
+            versions(a),
+            a.added,
+            a.removed,
+            a.changed
+        ));
+        let Some(s) = &a.summary else { continue };
+        for i in &s.images {
+            out.line(&format!(
+                "      image    {} {}: {} → {}",
+                i.object,
+                i.container,
+                i.from.as_deref().unwrap_or("-"),
+                i.to.as_deref().unwrap_or("-")
+            ));
+        }
+        for c in &s.crds {
+            out.line(&format!("      crd      {c}"));
+        }
+        for r in &s.rbac {
+            out.line(&format!("      rbac     {r}"));
+        }
+        for r in &s.removed {
+            out.line(&format!("      removed  {r}"));
+        }
+    }
+}
+
+fn markdown(d: &TagDiff) -> String {
+    let mut m = format!("## Moving from `{}` to `{}`\n\n", d.from, d.to);
+    m.push_str("| addon | version | objects added | removed | changed |\n|---|---|---|---|---|\n");
+    for a in &d.addons {
+        m.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            a.addon,
+            versions(a),
+            a.added,
+            a.removed,
+            a.changed
+        ));
+    }
+    for a in d.addons.iter().filter(|a| !a.is_unchanged()) {
+        let Some(s) = &a.summary else { continue };
+        m.push_str(&format!("\n### {} {}\n", a.addon, versions(a)));
+        if !s.images.is_empty() {
+            m.push_str("\n| object | container | from | to |\n|---|---|---|---|\n");
+            for i in &s.images {
+                m.push_str(&format!(
+                    "| {} | {} | `{}` | `{}` |\n",
+                    i.object,
+                    i.container,
+                    i.from.as_deref().unwrap_or("-"),
+                    i.to.as_deref().unwrap_or("-")
+                ));
+            }
+        }
+        for (title, lines) in [
+            (
+                "CustomResourceDefinitions",
+                s.crds.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            ),
+            ("RBAC", s.rbac.iter().map(|r| r.to_string()).collect()),
+            (
+                "Removed objects",
+                s.removed.iter().map(|r| format!("`{r}`")).collect(),
+            ),
+        ] {
+            if !lines.is_empty() {
+                m.push_str(&format!("\n#### {title}\n\n"));
+                for l in lines {
+                    m.push_str(&format!("- {l}\n"));
+                }
+            }
+        }
+    }
+    m
+}
