@@ -547,3 +547,42 @@ async fn a_permanent_error_for_one_addon_does_not_stop_the_others() {
     assert_eq!(server.world().open_pulls().len(), 3);
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_merge_there_is_nothing_to_do() {
+    let env = setup();
+    let server = start(&env).await;
+    assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+    let number = server.world().open_pulls()[0].number;
+    // A human merges the bot's PR (fast-forward main to the bot branch).
+    git(
+        &env.origin,
+        &[
+            "update-ref",
+            "refs/heads/main",
+            "refs/heads/ake-bot/cert-manager",
+        ],
+    );
+    {
+        let mut w = server.world();
+        let pr = w.pull_mut(number).unwrap();
+        pr.state = "closed".into();
+        pr.merged = true;
+    }
+    let writes = server.world().writes().len();
+    let run = sync_with(&env, &server.uri(), CM).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("cert-manager             nothing to do"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        server.world().writes().len(),
+        writes,
+        "no new PR, no comment"
+    );
+    assert!(server.world().open_pulls().is_empty());
+    server.finish();
+}
