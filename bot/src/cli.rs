@@ -63,6 +63,19 @@ pub enum Command {
     /// What a tenant gets by moving between two tags: addon versions and the manifest diff.
     /// Exit 1 when they differ.
     Diff(DiffArgs),
+    /// Release each branch with changes since its last tag: next tag, changelog, addon table.
+    /// Only --dry-run exists so far: tagging and GitHub releases are not built yet.
+    Release(ReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Print the release plan (tags and notes); create nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Only this branch (repeatable) [default: every branch that is not eol].
+    #[arg(long = "branch", value_name = "NAME")]
+    pub branches: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -59,5 +59,6 @@ pub async fn run(cli: cli::Cli) -> ExitStatus {
         cli::Command::Sync(args) => cmd::sync::run(&cli.global, args, &mut out).await,
         cli::Command::Render(args) => cmd::render::run(&cli.global, args, &mut out).await,
         cli::Command::Diff(args) => cmd::diff::run(&cli.global, args, &mut out).await,
+        cli::Command::Release(args) => cmd::release::run(&cli.global, args, &mut out).await,
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod release;
 pub mod render;
 pub mod sync;
 

@@ -2,6 +2,7 @@
 //! is separate from acting, so `--dry-run` is the same path with no executor.
 
 pub mod publish;
+pub mod release;
 pub mod rerender;
 pub mod sync;
 pub mod tag_diff;
