@@ -63,8 +63,8 @@ pub enum Command {
     /// What a tenant gets by moving between two tags: addon versions and the manifest diff.
     /// Exit 1 when they differ.
     Diff(DiffArgs),
-    /// Release each branch with changes since its last tag: next tag, changelog, addon table.
-    /// Only --dry-run exists so far: tagging and GitHub releases are not built yet.
+    /// Release each branch with changes since its last tag: annotated tag with the changelog
+    /// and addon table, pushed (never moved), and a GitHub release with the same notes.
     Release(ReleaseArgs),
 }
 
@@ -76,6 +76,8 @@ pub struct ReleaseArgs {
     /// Only this branch (repeatable) [default: every branch that is not eol].
     #[arg(long = "branch", value_name = "NAME")]
     pub branches: Vec<String>,
+    #[command(flatten)]
+    pub github: GitHubArgs,
 }
 
 #[derive(Debug, Args)]

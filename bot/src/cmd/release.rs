@@ -8,11 +8,7 @@ use crate::ExitStatus;
 
 pub async fn run(global: &GlobalArgs, args: &ReleaseArgs, out: &mut Printer) -> ExitStatus {
     if !args.dry_run {
-        out.error(
-            "release can only plan so far: pass --dry-run\n\
-             creating tags and GitHub releases is not built yet",
-        );
-        return ExitStatus::Error;
+        return execute(global, args, out).await;
     }
     let (repo, branches) = (global.repo.clone(), args.branches.clone());
     let result = tokio::task::spawn_blocking(move || {
@@ -69,4 +65,57 @@ pub async fn run(global: &GlobalArgs, args: &ReleaseArgs, out: &mut Printer) -> 
         }
     }
     ExitStatus::Success
+}
+
+async fn execute(global: &GlobalArgs, args: &ReleaseArgs, out: &mut Printer) -> ExitStatus {
+    let g = &args.github;
+    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
+        out.error(
+            "release needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
+             (or --github-repository/--github-token)\n\
+             to only see the plan, pass --dry-run",
+        );
+        return ExitStatus::Error;
+    };
+    let settings = crate::train::publish::PublishSettings {
+        api_url: g.github_api_url.clone(),
+        repository: repository.clone(),
+        token: token.clone(),
+        branch_prefix: g.branch_prefix.clone(),
+        identity: crate::git::Identity {
+            name: g.author_name.clone(),
+            email: g.author_email.clone(),
+        },
+        remote: g.remote.clone(),
+    };
+    let results = match release::execute(&global.repo, &args.branches, &settings).await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&e.to_string());
+            return ExitStatus::Error;
+        }
+    };
+    match global.output {
+        OutputFormat::Json => out.json(&results),
+        OutputFormat::Text | OutputFormat::Markdown => {
+            for r in &results {
+                let what = match (&r.tag, r.tagged, r.released) {
+                    (_, _, _) if r.error.is_some() => "failed".to_string(),
+                    (None, _, _) => "nothing to release".to_string(),
+                    (Some(t), true, _) => format!("tagged {t} and published its release"),
+                    (Some(t), false, true) => format!("{t}: published the missing release"),
+                    (Some(t), false, false) => format!("{t}: already released"),
+                };
+                out.line(&format!("{:<16} {what}", r.branch));
+            }
+        }
+    }
+    let mut status = ExitStatus::Success;
+    for r in &results {
+        if let Some(e) = &r.error {
+            out.error(&format!("{}: {e}", r.branch));
+            status = ExitStatus::Failure;
+        }
+    }
+    status
 }

@@ -241,6 +241,42 @@ impl GitHub {
         Ok(raw.into_iter().filter_map(|c| c.body).collect())
     }
 
+    /// Whether a GitHub release exists for `tag`.
+    pub async fn release_exists(&self, tag: &str) -> Result<bool, ForgeError> {
+        let what = format!("looking up the release for {tag}");
+        let route = self.route(&format!(
+            "releases/tags/{}",
+            url_encode(tag).replace('/', "%2F")
+        ));
+        match self
+            .call::<serde_json::Value>(&what, http::Method::GET, &route, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ForgeError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Publish a release for an existing tag.
+    pub async fn create_release(
+        &self,
+        tag: &str,
+        name: &str,
+        body: &str,
+    ) -> Result<(), ForgeError> {
+        let what = format!("creating the release {tag}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::POST,
+                &self.route("releases"),
+                Some(json!({ "tag_name": tag, "name": name, "body": body })),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn comment(&self, number: u64, body: &str) -> Result<(), ForgeError> {
         let what = format!("commenting on #{number}");
         let _: serde_json::Value = self

@@ -8,4 +8,6 @@ mod write;
 
 pub use remote::{Remote, RemoteError};
 pub use tree::{current_branch, find_branch, Tree, TreeError};
-pub use write::{commit_info, commit_on, CommitInfo, FileChange, Identity, WriteError};
+pub use write::{
+    commit_info, commit_on, create_tag, tag_message, CommitInfo, FileChange, Identity, WriteError,
+};

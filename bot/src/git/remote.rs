@@ -52,6 +52,33 @@ impl Remote {
             .map(|_| ())
     }
 
+    /// Mirror the remote's tags locally (the remote is the truth about tags).
+    pub async fn fetch_tags(&self) -> Result<(), RemoteError> {
+        let args = [
+            "fetch",
+            "--quiet",
+            self.name.as_str(),
+            "+refs/tags/*:refs/tags/*",
+        ]
+        .map(str::to_string);
+        self.run("fetching tags", &args).await.map(|_| ())
+    }
+
+    /// Push tag `name`, never forcing: if the remote has it on another object, git rejects the
+    /// push and the error says so.
+    pub async fn push_tag(&self, name: &str) -> Result<(), RemoteError> {
+        let args = vec![
+            "push".to_string(),
+            "--quiet".into(),
+            "--porcelain".into(),
+            self.name.clone(),
+            format!("refs/tags/{name}:refs/tags/{name}"),
+        ];
+        self.run(&format!("pushing tag {name}"), &args)
+            .await
+            .map(|_| ())
+    }
+
     /// The remote's branches under `prefix` (e.g. `ake-bot/`), as (branch, sha).
     pub async fn branches(&self, prefix: &str) -> Result<Vec<(String, String)>, RemoteError> {
         let out = self

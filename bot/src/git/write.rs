@@ -37,6 +37,14 @@ pub enum WriteError {
     },
     #[error("{path} is not a valid path inside the repository")]
     BadPath { path: PathBuf },
+    #[error(
+        "tag {name} already exists and points at {points_at}, not {wanted}; tags are never moved"
+    )]
+    TagExists {
+        name: String,
+        points_at: String,
+        wanted: String,
+    },
 }
 
 /// Commit `changes` on top of `base` (a commit id) with `message`, moving no ref.
@@ -113,6 +121,58 @@ pub fn commit_info(repo: &Path, rev: &str) -> Result<Option<CommitInfo>, WriteEr
         tree: c.tree_id().to_string(),
         parent: c.parent_id(0).ok().map(|p| p.to_string()),
     }))
+}
+
+/// Create the annotated tag `name` on `commit` with `message`. If it already exists on that
+/// commit, nothing happens (a resumed release); anywhere else, it is an error.
+pub fn create_tag(
+    repo: &Path,
+    name: &str,
+    commit: &str,
+    message: &str,
+    who: &Identity,
+) -> Result<(), WriteError> {
+    let git = |doing: &str| {
+        let (repo, doing) = (repo.to_path_buf(), doing.to_string());
+        move |source| WriteError::Git {
+            repo,
+            doing,
+            source,
+        }
+    };
+    let r = git2::Repository::open(repo).map_err(git("opening the repository"))?;
+    if let Ok(existing) = r.revparse_single(&format!("refs/tags/{name}")) {
+        let at = existing
+            .peel_to_commit()
+            .map_err(git(&format!("reading tag {name}")))?
+            .id()
+            .to_string();
+        return if at == commit {
+            Ok(())
+        } else {
+            Err(WriteError::TagExists {
+                name: name.into(),
+                points_at: at,
+                wanted: commit.into(),
+            })
+        };
+    }
+    let obj = git2::Oid::from_str(commit)
+        .and_then(|oid| r.find_object(oid, Some(git2::ObjectType::Commit)))
+        .map_err(git(&format!("reading commit {commit}")))?;
+    let sig = git2::Signature::now(&who.name, &who.email).map_err(git("making the signature"))?;
+    // force = false: libgit2 refuses to overwrite, the last guard against moving a tag.
+    r.tag(name, &obj, &sig, message, false)
+        .map_err(git(&format!("creating tag {name}")))?;
+    Ok(())
+}
+
+/// The message of annotated tag `name`, if it exists and is annotated.
+pub fn tag_message(repo: &Path, name: &str) -> Option<String> {
+    let r = git2::Repository::open(repo).ok()?;
+    let obj = r.revparse_single(&format!("refs/tags/{name}")).ok()?;
+    let tag = obj.as_tag()?;
+    tag.message().ok().flatten().map(str::to_string)
 }
 
 fn is_clean_relative(p: &str) -> bool {

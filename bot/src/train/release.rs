@@ -288,3 +288,153 @@ mod tests {
         assert_eq!(classify("Merge pull request #3 from acme/x"), None);
     }
 }
+
+/// What releasing one branch did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseOutcome {
+    pub branch: String,
+    pub tag: Option<String>,
+    /// A new tag was created and pushed.
+    pub tagged: bool,
+    /// A GitHub release was created (for a new tag, or one a previous run left without one).
+    pub released: bool,
+    pub error: Option<String>,
+}
+
+/// Release `branches`: fetch the branch and the remote's tags, tag the tip if it changed since
+/// the last tag (annotated, notes as message), push the tag (never forced), and make sure the
+/// branch's latest tag has a GitHub release — which is how a run that died between pushing the
+/// tag and creating the release is finished by the next one.
+pub async fn execute(
+    repo: &Path,
+    branches: &[String],
+    s: &super::publish::PublishSettings,
+) -> Result<Vec<ReleaseOutcome>, JobError> {
+    use crate::forge::GitHub;
+    use crate::git::Remote;
+
+    let remote = Remote::new(repo, &s.remote, Some(s.token.clone()));
+    remote.fetch_tags().await.map_err(git_err)?;
+    let train = config::load_train(repo)?;
+    let forge = GitHub::new(&s.api_url, &s.repository, &s.token)
+        .map_err(|e| JobError::Forge(e.to_string()))?;
+    let names: Vec<String> = train
+        .branches
+        .iter()
+        .filter(|b| {
+            if branches.is_empty() {
+                b.status != config::BranchStatus::Eol
+            } else {
+                branches.iter().any(|n| n == b.name.as_str())
+            }
+        })
+        .map(|b| b.name.to_string())
+        .collect();
+    let mut out = Vec::new();
+    for name in names {
+        let mut o = ReleaseOutcome {
+            branch: name.clone(),
+            tag: None,
+            tagged: false,
+            released: false,
+            error: None,
+        };
+        if let Err(e) = release_branch(repo, &train, &name, s, &remote, &forge, &mut o).await {
+            o.error = Some(e);
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+async fn release_branch(
+    repo: &Path,
+    train: &Train,
+    name: &str,
+    s: &super::publish::PublishSettings,
+    remote: &crate::git::Remote,
+    forge: &crate::forge::GitHub,
+    o: &mut ReleaseOutcome,
+) -> Result<(), String> {
+    // A branch the remote does not have (not cut yet) has nothing to release; any other
+    // failure is an error, not a silent skip.
+    let exists = remote
+        .branches(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|(b, _)| b == name);
+    if !exists {
+        return Ok(());
+    }
+    remote.fetch(&[name]).await.map_err(|e| e.to_string())?;
+    let rev = format!("refs/remotes/{}/{name}", s.remote);
+    let branch = train
+        .branch(name)
+        .expect("names come from the train")
+        .clone();
+    let plan = {
+        let (repo, train, rev, branch) = (
+            repo.to_path_buf(),
+            train.clone(),
+            rev.clone(),
+            branch.clone(),
+        );
+        tokio::task::spawn_blocking(move || plan_branch(&repo, &train, &branch, &rev))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let (tag, notes) = match plan {
+        Some(p) => {
+            let (repo, tag, commit, notes, who) = (
+                repo.to_path_buf(),
+                p.tag.clone(),
+                p.commit.clone(),
+                p.notes.clone(),
+                s.identity.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                crate::git::create_tag(&repo, &tag, &commit, &notes, &who)
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+            remote.push_tag(&p.tag).await.map_err(|e| match e {
+                crate::git::RemoteError::Stale { .. } => format!(
+                    "tag {} already exists on {} and points elsewhere; tags are never moved",
+                    p.tag, s.remote
+                ),
+                other => other.to_string(),
+            })?;
+            o.tagged = true;
+            (p.tag, p.notes)
+        }
+        None => {
+            // Nothing new: finish the latest tag's release if a previous run did not.
+            let r = git2::Repository::open(repo).map_err(|e| e.to_string())?;
+            let Some((_, latest)) = branch_tags(&r, train, &branch)
+                .map_err(|e| e.to_string())?
+                .pop()
+            else {
+                return Ok(());
+            };
+            let notes =
+                crate::git::tag_message(repo, &latest).unwrap_or_else(|| format!("## {latest}\n"));
+            (latest, notes)
+        }
+    };
+    o.tag = Some(tag.clone());
+    if !forge
+        .release_exists(&tag)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        forge
+            .create_release(&tag, &tag, &notes)
+            .await
+            .map_err(|e| e.to_string())?;
+        o.released = true;
+    }
+    Ok(())
+}

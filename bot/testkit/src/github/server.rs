@@ -371,6 +371,36 @@ fn handle(
                 None => (404, json!({ "message": "Not Found" })),
             }
         }
+        "repos/get-release-by-tag" => {
+            let tag = params.get("tag").cloned().unwrap_or_default();
+            match w.releases.iter().find(|r| r.tag == tag).cloned() {
+                Some(r) => (200, release_json(op, &r)),
+                None => (404, json!({ "message": "Not Found" })),
+            }
+        }
+        "repos/create-release" => {
+            let Some(tag) = bs("tag_name") else {
+                return (422, json!({ "message": "Validation Failed" }));
+            };
+            if w.releases.iter().any(|r| r.tag == tag) {
+                return (
+                    422,
+                    json!({ "message": "Validation Failed", "errors": [{ "resource": "Release", "code": "already_exists", "field": "tag_name" }] }),
+                );
+            }
+            let id = w.next_id();
+            let r = super::world::Release {
+                id,
+                tag: tag.clone(),
+                name: bs("name").unwrap_or(tag),
+                body: bs("body").unwrap_or_default(),
+            };
+            w.releases.push(r.clone());
+            (
+                201,
+                release_json(OpenApi::get().operation("repos/get-release-by-tag"), &r),
+            )
+        }
         other => {
             w.violations.push(format!(
                 "operation {other} is documented but not modelled by the fake"
@@ -378,6 +408,17 @@ fn handle(
             (501, json!({ "message": format!("{other} not modelled") }))
         }
     }
+}
+
+fn release_json(op: &Operation, r: &super::world::Release) -> Value {
+    let mut v = op.skeleton(200);
+    v["id"] = json!(r.id);
+    v["tag_name"] = json!(r.tag);
+    v["name"] = json!(r.name);
+    v["body"] = json!(r.body);
+    v["draft"] = json!(false);
+    v["prerelease"] = json!(false);
+    v
 }
 
 fn label_json(name: &str) -> Value {

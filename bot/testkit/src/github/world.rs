@@ -37,6 +37,14 @@ pub struct Comment {
     pub body: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub id: u64,
+    pub tag: String,
+    pub name: String,
+    pub body: String,
+}
+
 /// One request the fake answered, for assertions such as "the second run wrote nothing".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -62,6 +70,7 @@ pub struct FakeGitHub {
     pub origin: PathBuf,
     pub pulls: Vec<Pull>,
     pub comments: Vec<Comment>,
+    pub releases: Vec<Release>,
     pub requests: Vec<Recorded>,
     /// Contract violations seen by the server; `finish` fails the test if any.
     pub violations: Vec<String>,
@@ -80,6 +89,7 @@ impl FakeGitHub {
             origin,
             pulls: Vec::new(),
             comments: Vec::new(),
+            releases: Vec::new(),
             requests: Vec::new(),
             violations: Vec::new(),
             faults: VecDeque::new(),
