@@ -586,3 +586,50 @@ async fn after_a_merge_there_is_nothing_to_do() {
     assert!(server.world().open_pulls().is_empty());
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_while_closing_a_stale_pr_converge_with_one_comment() {
+    for op in ["issues/create-comment", "pulls/update"] {
+        let env = setup();
+        let server = start(&env).await;
+        assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
+        let number = server.world().open_pulls()[0].number;
+        // main catches up by hand: the PR is now stale.
+        env.repo
+            .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
+        let render = assert_cmd::Command::cargo_bin("ake-bot")
+            .unwrap()
+            .args(["render", "--addon", "cert-manager", "--repo"])
+            .arg(env.repo.path())
+            .env("AKE_BOT_CACHE_DIR", env.cache.path())
+            .output()
+            .unwrap();
+        assert!(render.status.success());
+        env.repo
+            .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
+        env.repo.git(&["push", "-q", "origin", "main"]);
+
+        for _ in 0..4 {
+            server
+                .world()
+                .inject(op, ake_bot_testkit::github::Fault::Status(503));
+        }
+        let failed = sync_with(&env, &server.uri(), CM).await;
+        assert_eq!(failed.code, 1, "{op}: {}", failed.stderr);
+        let ok = sync_with(&env, &server.uri(), CM).await;
+        assert_eq!(ok.code, 0, "{op}: {}", ok.stderr);
+        let w = server.world();
+        assert_eq!(w.pull(number).unwrap().state, "closed", "{op}");
+        assert_eq!(
+            w.comments_on(number).len(),
+            1,
+            "{op}: exactly one closing comment"
+        );
+        drop(w);
+        assert!(
+            !refs(&env.origin).contains("refs/heads/ake-bot/cert-manager"),
+            "{op}: branch deleted"
+        );
+        server.finish();
+    }
+}

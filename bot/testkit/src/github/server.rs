@@ -482,3 +482,62 @@ fn pull_json(w: &FakeGitHub, p: &Pull) -> Value {
     v["base"]["label"] = json!(format!("{}:{}", w.owner, p.base));
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn raw(uri: &str, request: &str) -> String {
+        let addr = uri.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(request.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.expect("read");
+        out
+    }
+
+    #[tokio::test]
+    async fn an_undocumented_route_fails_the_test_loudly() {
+        let server = FakeGitHubServer::start(FakeGitHub::new(
+            "acme",
+            "config",
+            std::path::PathBuf::from("/nonexistent"),
+        ))
+        .await;
+        let resp = raw(
+            &server.uri(),
+            "GET /user HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 500"), "{resp}");
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.finish()))
+            .expect_err("finish must fail the test");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("undocumented route: GET /user"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_request_body_is_a_violation() {
+        let server = FakeGitHubServer::start(FakeGitHub::new(
+            "acme",
+            "config",
+            std::path::PathBuf::from("/nonexistent"),
+        ))
+        .await;
+        let body = r#"{"state":"merged"}"#;
+        let req = format!(
+            "PATCH /repos/acme/config/pulls/1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let resp = raw(&server.uri(), &req).await;
+        assert!(resp.starts_with("HTTP/1.1 422"), "{resp}");
+        let violations = server.world().violations.clone();
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.starts_with("pulls/update request: at /state")),
+            "{violations:?}"
+        );
+    }
+}
