@@ -66,6 +66,28 @@ pub enum Command {
     /// Release each branch with changes since its last tag: annotated tag with the changelog
     /// and addon table, pushed (never moved), and a GitHub release with the same notes.
     Release(ReleaseArgs),
+    /// Manage the train's branches.
+    #[command(subcommand)]
+    Branch(BranchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BranchCommand {
+    /// Cut release-<MINOR> from main when a new Kubernetes minor ships: main moves to the next
+    /// minor, branches beyond `support_window` become eol. Only --dry-run exists so far.
+    Cut(CutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CutArgs {
+    /// The minor main targets now, which the new release branch will serve (e.g. 1.33).
+    pub minor: String,
+    /// The kind node image for main's new minor (e.g. kindest/node:v1.34.0).
+    #[arg(long)]
+    pub kind_image: String,
+    /// Print the plan and the branches.toml change; create nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

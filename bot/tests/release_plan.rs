@@ -123,3 +123,51 @@ fn release_without_github_access_and_unknown_branches_are_clear_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn branch_cut_dry_run_shows_the_new_train() {
+    let repo = ConfigRepo::from_project();
+    let run = ake_bot(
+        &repo,
+        &[
+            "branch",
+            "cut",
+            "1.33",
+            "--kind-image",
+            "kindest/node:v1.34.0",
+            "--dry-run",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        (plan["branch"].as_str(), plan["new_main"].as_str()),
+        (Some("release-1.33"), Some("1.34"))
+    );
+    let toml = plan["branches_toml"].as_str().unwrap();
+    assert!(toml.contains("[main]\nkubernetes = \"1.34\"\nkind_image = \"kindest/node:v1.34.0\"\n\n[[release]]\nkubernetes = \"1.33\""), "{toml}");
+    assert!(
+        toml.contains("# cert-manager 1.16 has only been qualified on 1.32 and newer."),
+        "comments survive"
+    );
+    assert_eq!(
+        repo.read("branches.toml").contains("kubernetes = \"1.34\""),
+        false,
+        "a dry run writes nothing"
+    );
+
+    let wrong = ake_bot(
+        &repo,
+        &["branch", "cut", "1.32", "--kind-image", "x", "--dry-run"],
+    );
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong
+            .stderr
+            .contains("main targets Kubernetes 1.33, not 1.32"),
+        "{}",
+        wrong.stderr
+    );
+}

@@ -39,6 +39,9 @@ struct RawTrain {
     /// Default: none.
     #[serde(default)]
     mirrors: BTreeMap<String, String>,
+    /// `support_window`: how many release branches stay supported; `branch cut` marks older
+    /// ones eol. Default: no limit.
+    support_window: Option<u32>,
 }
 
 fn default_tag_format() -> String {
@@ -175,6 +178,7 @@ pub struct Train {
     pub branches: Vec<TrainBranch>,
     pub tag_format: String,
     pub mirrors: Mirrors,
+    pub support_window: Option<u32>,
 }
 
 impl Train {
@@ -397,6 +401,7 @@ pub fn parse(
         branches,
         tag_format: raw.tag_format,
         mirrors: Mirrors(mirrors),
+        support_window: raw.support_window,
     })
 }
 
@@ -430,6 +435,11 @@ mod tests {
         let t = parse_ok(MIN);
         assert_eq!(t.tag_format, "v{minor}.{n}");
         assert!(t.mirrors.is_empty());
+        assert_eq!(t.support_window, None);
+        assert_eq!(
+            parse_ok(&format!("support_window = 3\n{MIN}")).support_window,
+            Some(3)
+        );
         assert_eq!(t.branches.len(), 1);
         assert!(t.main().is_main() && t.main().caps.is_empty());
         assert_eq!(t.tag_name(t.main(), 4), "v1.33.4");

@@ -141,3 +141,9 @@ pub fn load_train_from(tree: &Tree, repo_root: &Path) -> Result<Train, ConfigErr
         .collect();
     branches::parse(&path, &text, repo_root, &known).map_err(ConfigErrors)
 }
+
+/// Parse a train from text with no bundles known (tests of other modules).
+#[cfg(test)]
+pub(crate) fn branches_for_tests(text: &str) -> Train {
+    branches::parse(Path::new(TRAIN_FILE), text, Path::new("/repo"), &[]).expect("valid test train")
+}
