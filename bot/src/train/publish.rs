@@ -327,32 +327,17 @@ impl AddonCtx<'_> {
             "{}\n\nProposed by ake-bot sync.",
             entry.title.as_deref().unwrap_or("chore: bump")
         );
-        let (base, who, remote_sha) = (
-            self.base.id.clone(),
-            self.s.identity.clone(),
-            self.remote_sha.clone(),
-        );
-        let (commit, unchanged) = tokio::task::spawn_blocking(move || {
-            let commit = git::commit_on(&repo, &base, &changes, &message, &who)?;
-            let unchanged = match &remote_sha {
-                Some(sha) => git::commit_info(&repo, sha)?.is_some_and(|c| {
-                    c.tree == commit.tree && c.parent.as_deref() == Some(base.as_str())
-                }),
-                None => false,
-            };
-            Ok::<_, git::WriteError>((commit, unchanged))
-        })
+        push_on_base(
+            &repo,
+            self.remote,
+            &self.base.id,
+            self.remote_sha.as_deref(),
+            branch,
+            changes,
+            message,
+            &self.s.identity,
+        )
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-        if unchanged {
-            return Ok(false);
-        }
-        self.remote
-            .push(&commit.id, branch, self.remote_sha.as_deref())
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(true)
     }
 
     async fn ensure_pull(
@@ -361,79 +346,15 @@ impl AddonCtx<'_> {
         branch: &str,
         open: Option<&PullSummary>,
     ) -> Result<PrOutcome, String> {
-        let title = entry.title.clone().unwrap_or_default();
-        let body = entry.body.clone().unwrap_or_default();
-        let (pr, opened) = match open {
-            Some(pr) => (pr.clone(), false),
-            None => {
-                let new = NewPull {
-                    title: title.clone(),
-                    body: body.clone(),
-                    head: branch.to_string(),
-                    base: "main".into(),
-                    draft: false,
-                };
-                match self.forge.create_pull(&new).await {
-                    Ok(pr) => (pr, true),
-                    // A concurrent run opened it between our read and our write: adopt it.
-                    Err(ForgeError::Unprocessable { message, .. })
-                        if message.contains("already exists") =>
-                    {
-                        let pulls = self
-                            .forge
-                            .pulls_for_head(branch)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        let pr = pulls
-                            .into_iter()
-                            .find(|p| p.state == PullState::Open)
-                            .ok_or("GitHub says a pull request exists, but none is open")?;
-                        (pr, false)
-                    }
-                    Err(e) => return Err(e.to_string()),
-                }
-            }
-        };
-        let mut changed = false;
-        if !opened && (pr.title != title || pr.body != body) {
-            self.forge
-                .update_pull(pr.number, &title, &body)
-                .await
-                .map_err(|e| e.to_string())?;
-            changed = true;
-        }
-        let missing: Vec<String> = entry
-            .labels
-            .iter()
-            .filter(|l| !pr.labels.contains(l))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            self.forge
-                .add_labels(pr.number, &missing)
-                .await
-                .map_err(|e| e.to_string())?;
-            changed = true;
-        }
-        // Labels the bot manages that no longer apply (the new version has no CRD change, …).
-        for stale in pr
-            .labels
-            .iter()
-            .filter(|l| is_managed_label(l) && !entry.labels.contains(l))
-        {
-            self.forge
-                .remove_label(pr.number, stale)
-                .await
-                .map_err(|e| e.to_string())?;
-            changed = true;
-        }
-        Ok(if opened {
-            PrOutcome::Opened { number: pr.number }
-        } else if changed {
-            PrOutcome::Updated { number: pr.number }
-        } else {
-            PrOutcome::Unchanged { number: pr.number }
-        })
+        ensure_pr(
+            self.forge,
+            branch,
+            open,
+            entry.title.as_deref().unwrap_or_default(),
+            entry.body.as_deref().unwrap_or_default(),
+            &entry.labels,
+        )
+        .await
     }
 
     /// Comment once (marker-checked, so a crash between comment and close does not repeat it),
@@ -471,4 +392,129 @@ fn is_managed_label(l: &str) -> bool {
         l,
         "crd-change" | "image-change" | "rbac-change" | "removed-objects"
     )
+}
+
+/// Make the PR from `branch` to main say `title` and `body` and carry `labels` (labels the bot
+/// manages that no longer apply are removed), opening it if `open` is `None` and adopting one a
+/// concurrent run opened meanwhile.
+pub(crate) async fn ensure_pr(
+    forge: &GitHub,
+    branch: &str,
+    open: Option<&PullSummary>,
+    title: &str,
+    body: &str,
+    labels: &[String],
+) -> Result<PrOutcome, String> {
+    let (title, body) = (title.to_string(), body.to_string());
+    let (pr, opened) = match open {
+        Some(pr) => (pr.clone(), false),
+        None => {
+            let new = NewPull {
+                title: title.clone(),
+                body: body.clone(),
+                head: branch.to_string(),
+                base: "main".into(),
+                draft: false,
+            };
+            match forge.create_pull(&new).await {
+                Ok(pr) => (pr, true),
+                // A concurrent run opened it between our read and our write: adopt it.
+                Err(ForgeError::Unprocessable { message, .. })
+                    if message.contains("already exists") =>
+                {
+                    let pulls = forge
+                        .pulls_for_head(branch)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let pr = pulls
+                        .into_iter()
+                        .find(|p| p.state == PullState::Open)
+                        .ok_or("GitHub says a pull request exists, but none is open")?;
+                    (pr, false)
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    let mut changed = false;
+    if !opened && (pr.title != title || pr.body != body) {
+        forge
+            .update_pull(pr.number, &title, &body)
+            .await
+            .map_err(|e| e.to_string())?;
+        changed = true;
+    }
+    let missing: Vec<String> = labels
+        .iter()
+        .filter(|l| !pr.labels.contains(*l))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        forge
+            .add_labels(pr.number, &missing)
+            .await
+            .map_err(|e| e.to_string())?;
+        changed = true;
+    }
+    // Labels the bot manages that no longer apply (the new version has no CRD change, …).
+    for stale in pr
+        .labels
+        .iter()
+        .filter(|l| is_managed_label(l) && !labels.contains(l))
+    {
+        forge
+            .remove_label(pr.number, stale)
+            .await
+            .map_err(|e| e.to_string())?;
+        changed = true;
+    }
+    Ok(if opened {
+        PrOutcome::Opened { number: pr.number }
+    } else if changed {
+        PrOutcome::Updated { number: pr.number }
+    } else {
+        PrOutcome::Unchanged { number: pr.number }
+    })
+}
+
+/// Commit `changes` on top of `base` and push it to `branch` (leased on `remote_sha`), unless
+/// the branch already holds exactly that tree on that base. Returns whether it pushed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn push_on_base(
+    repo: &std::path::Path,
+    remote: &Remote,
+    base: &str,
+    remote_sha: Option<&str>,
+    branch: &str,
+    changes: Vec<FileChange>,
+    message: String,
+    who: &Identity,
+) -> Result<bool, String> {
+    let (repo_c, base_c, who_c, sha_c) = (
+        repo.to_path_buf(),
+        base.to_string(),
+        who.clone(),
+        remote_sha.map(str::to_string),
+    );
+    let (commit, unchanged) = tokio::task::spawn_blocking(move || {
+        let commit = git::commit_on(&repo_c, &base_c, &changes, &message, &who_c)?;
+        let unchanged = match &sha_c {
+            Some(sha) => git::commit_info(&repo_c, sha)?.is_some_and(|c| {
+                c.tree == commit.tree && c.parent.as_deref() == Some(base_c.as_str())
+            }),
+            None => false,
+        };
+        Ok::<_, git::WriteError>((commit, unchanged))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    if unchanged {
+        return Ok(false);
+    }
+    remote
+        .push(&commit.id, branch, remote_sha)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(true)
 }
