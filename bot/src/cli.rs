@@ -73,8 +73,9 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum BranchCommand {
-    /// Cut release-<MINOR> from main when a new Kubernetes minor ships: main moves to the next
-    /// minor, branches beyond `support_window` become eol. Only --dry-run exists so far.
+    /// Cut release-<MINOR> from main when a new Kubernetes minor ships: the branch is created
+    /// from main's tip, and a PR moves main to the next minor in branches.toml (branches beyond
+    /// `support_window` become eol).
     Cut(CutArgs),
 }
 
@@ -88,6 +89,8 @@ pub struct CutArgs {
     /// Print the plan and the branches.toml change; create nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
 }
 
 #[derive(Debug, Args)]

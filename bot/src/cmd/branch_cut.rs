@@ -7,13 +7,6 @@ use crate::train::branch_cut;
 use crate::ExitStatus;
 
 pub async fn run(global: &GlobalArgs, args: &CutArgs, out: &mut Printer) -> ExitStatus {
-    if !args.dry_run {
-        out.error(
-            "branch cut can only plan so far: pass --dry-run\n\
-             creating the branch and the branches.toml pull request is not built yet",
-        );
-        return ExitStatus::Error;
-    }
     let minor = match args.minor.parse() {
         Ok(m) => m,
         Err(e) => {
@@ -21,6 +14,9 @@ pub async fn run(global: &GlobalArgs, args: &CutArgs, out: &mut Printer) -> Exit
             return ExitStatus::Error;
         }
     };
+    if !args.dry_run {
+        return execute(global, args, minor, out).await;
+    }
     let path = global.repo.join(config::TRAIN_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -67,4 +63,59 @@ pub async fn run(global: &GlobalArgs, args: &CutArgs, out: &mut Printer) -> Exit
         }
     }
     ExitStatus::Success
+}
+
+async fn execute(
+    global: &GlobalArgs,
+    args: &CutArgs,
+    minor: crate::model::KubeMinor,
+    out: &mut Printer,
+) -> ExitStatus {
+    let g = &args.github;
+    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
+        out.error(
+            "branch cut needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
+             (or --github-repository/--github-token)\n\
+             to only see the plan, pass --dry-run",
+        );
+        return ExitStatus::Error;
+    };
+    let settings = crate::train::publish::PublishSettings {
+        api_url: g.github_api_url.clone(),
+        repository: repository.clone(),
+        token: token.clone(),
+        branch_prefix: g.branch_prefix.clone(),
+        identity: crate::git::Identity {
+            name: g.author_name.clone(),
+            email: g.author_email.clone(),
+        },
+        remote: g.remote.clone(),
+    };
+    match branch_cut::execute(&global.repo, minor, &args.kind_image, &settings).await {
+        Ok(o) => {
+            match global.output {
+                OutputFormat::Json => out.json(&o),
+                _ => {
+                    out.line(&format!(
+                        "{}: {}",
+                        o.branch,
+                        if o.created_branch {
+                            "created from main's tip"
+                        } else {
+                            "already exists"
+                        }
+                    ));
+                    out.line(&match &o.pr {
+                        None => "branches.toml: main already has the change".to_string(),
+                        Some(pr) => format!("branches.toml pull request: {pr:?}"),
+                    });
+                }
+            }
+            ExitStatus::Success
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            ExitStatus::Error
+        }
+    }
 }

@@ -172,3 +172,137 @@ mod tests {
         assert!(e.contains("--kind-image"), "{e}");
     }
 }
+
+/// What cutting did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CutOutcome {
+    pub branch: String,
+    /// The release branch was created on the remote by this run.
+    pub created_branch: bool,
+    /// The branches.toml pull request (or `None` when main already has the change).
+    pub pr: Option<super::publish::PrOutcome>,
+}
+
+/// Cut for real, converging like `sync`: create `release-<minor>` on the remote from main's tip
+/// if it is not there, then push `ake-bot/branch-cut-<minor>` with the new branches.toml on top
+/// of origin/main and reconcile its pull request. Once that PR is merged, a re-run finds
+/// main already moved and does nothing.
+pub async fn execute(
+    repo: &std::path::Path,
+    minor: KubeMinor,
+    kind_image: &str,
+    s: &super::publish::PublishSettings,
+) -> Result<CutOutcome, super::JobError> {
+    use super::JobError;
+    use crate::forge::{GitHub, PullState};
+    use crate::git::{self, FileChange, Remote, Tree};
+
+    let gerr = |e: &dyn std::fmt::Display| JobError::Git(e.to_string());
+    let remote = Remote::new(repo, &s.remote, Some(s.token.clone()));
+    remote.fetch(&["main"]).await.map_err(|e| gerr(&e))?;
+    let main_ref = format!("refs/remotes/{}/main", s.remote);
+    let base = git::commit_info(repo, &main_ref)
+        .map_err(|e| gerr(&e))?
+        .ok_or_else(|| JobError::Git(format!("{main_ref} is missing after fetch")))?;
+    let tree = Tree::Commit {
+        repo: repo.to_path_buf(),
+        commit: base.id.clone(),
+        label: main_ref.clone(),
+    };
+    let train = crate::config::load_train_from(&tree, repo)?;
+    let text = tree
+        .read(std::path::Path::new(crate::config::TRAIN_FILE))?
+        .ok_or_else(|| JobError::Git("branches.toml is missing on origin/main".into()))?;
+    let branch = minor.release_branch().to_string();
+    let exists = |name: &str, list: &[(String, String)]| list.iter().any(|(b, _)| b == name);
+
+    // 1. The release branch, from main's tip, unless it exists.
+    let heads = remote.branches("release-").await.map_err(|e| gerr(&e))?;
+    let mut created_branch = false;
+    if !exists(&branch, &heads) {
+        if train.main().kubernetes != minor {
+            return Err(JobError::Git(format!(
+                "{branch} does not exist and main targets Kubernetes {}: cut it while main targets {minor}",
+                train.main().kubernetes
+            )));
+        }
+        remote
+            .push(&base.id, &branch, None)
+            .await
+            .map_err(|e| gerr(&e))?;
+        created_branch = true;
+    }
+
+    // 2. The branches.toml change, unless main already has it.
+    if train.branch(&branch).is_some() {
+        return Ok(CutOutcome {
+            branch,
+            created_branch,
+            pr: None,
+        });
+    }
+    let plan = plan_cut(&text, &train, minor, kind_image).map_err(JobError::Git)?;
+    let pr_branch = format!("{}branch-cut-{minor}", s.branch_prefix);
+    let bot_heads = remote.branches(&pr_branch).await.map_err(|e| gerr(&e))?;
+    let remote_sha = bot_heads
+        .iter()
+        .find(|(b, _)| *b == pr_branch)
+        .map(|(_, sha)| sha.clone());
+    if remote_sha.is_some() {
+        remote
+            .fetch(&[pr_branch.as_str()])
+            .await
+            .map_err(|e| gerr(&e))?;
+    }
+    let title = format!(
+        "chore(train): cut {branch}; main targets Kubernetes {}",
+        plan.new_main
+    );
+    super::publish::push_on_base(
+        repo,
+        &remote,
+        &base.id,
+        remote_sha.as_deref(),
+        &pr_branch,
+        vec![FileChange {
+            path: crate::config::TRAIN_FILE.into(),
+            content: Some(plan.branches_toml.clone().into_bytes()),
+        }],
+        format!("{title}\n\nProposed by ake-bot branch cut."),
+        &s.identity,
+    )
+    .await
+    .map_err(JobError::Git)?;
+    let forge = GitHub::new(&s.api_url, &s.repository, &s.token)
+        .map_err(|e| JobError::Forge(e.to_string()))?;
+    let pulls = forge
+        .pulls_for_head(&pr_branch)
+        .await
+        .map_err(|e| JobError::Forge(e.to_string()))?;
+    let open = pulls.iter().find(|p| p.state == PullState::Open);
+    let marker = crate::report::marker("branch-cut", &[("branch", &branch)]);
+    let mut body = format!(
+        "{marker}\n`{branch}` was created from main's tip ({:.12}). Merging this moves `main` to Kubernetes {} (kind image `{kind_image}`) and adds `{branch}` to the train.\n",
+        base.id, plan.new_main
+    );
+    for r in &plan.retired {
+        body.push_str(&format!(
+            "\n- `{r}` is beyond the support window and becomes eol."
+        ));
+    }
+    let pr = super::publish::ensure_pr(
+        &forge,
+        &pr_branch,
+        open,
+        &title,
+        &body,
+        &["ake-bot".to_string(), "train".to_string()],
+    )
+    .await
+    .map_err(JobError::Forge)?;
+    Ok(CutOutcome {
+        branch,
+        created_branch,
+        pr: Some(pr),
+    })
+}
