@@ -37,19 +37,7 @@ async fn cut(repo: &ConfigRepo, api: &str) -> Run {
 async fn cutting_creates_the_branch_and_one_pr_and_converges() {
     let repo = ConfigRepo::from_project();
     repo.git_init();
-    let dir = tempfile::tempdir().unwrap();
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.path().to_str().unwrap(),
-            "origin.git",
-        ],
-    );
-    let origin = dir.path().join("origin.git");
-    repo.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+    let (_dir, origin) = repo.with_bare_origin();
     let server = FakeGitHubServer::start(
         FakeGitHub::new("acme", "platform-config", origin.clone()).with_token(TOKEN),
     )

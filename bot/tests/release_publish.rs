@@ -31,20 +31,7 @@ fn setup() -> Env {
         "-am",
         "chore(cert-manager): bump v1.14.7 → v1.16.5",
     ]);
-    let dir = tempfile::tempdir().unwrap();
-    git(
-        dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.path().to_str().unwrap(),
-            "origin.git",
-        ],
-    );
-    let origin = dir.path().join("origin.git");
-    repo.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
-    repo.git(&["fetch", "-q", "origin"]);
+    let (dir, origin) = repo.with_bare_origin();
     Env {
         repo,
         _dir: dir,

@@ -22,20 +22,7 @@ struct Env {
 fn setup() -> Env {
     let repo = ConfigRepo::from_project();
     repo.git_init();
-    let origin_dir = tempfile::tempdir().unwrap();
-    let origin = origin_dir.path().join("origin.git");
-    git(
-        origin_dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            repo.path().to_str().unwrap(),
-            "origin.git",
-        ],
-    );
-    repo.git(&["remote", "add", "origin", origin.to_str().unwrap()]);
-    repo.git(&["fetch", "-q", "origin"]);
+    let (origin_dir, origin) = repo.with_bare_origin();
     Env {
         repo,
         _origin_dir: origin_dir,
@@ -268,19 +255,7 @@ async fn when_main_catches_up_the_stale_pr_is_closed_and_its_branch_deleted() {
     let number = server.world().open_pulls()[0].number;
 
     // Someone bumps main by hand (pin and render), as the PR would have.
-    env.repo
-        .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
-    let render = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["render", "--addon", "cert-manager", "--repo"])
-        .arg(env.repo.path())
-        .env("AKE_BOT_CACHE_DIR", env.cache.path())
-        .output()
-        .unwrap();
-    assert!(render.status.success());
-    env.repo
-        .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
-    env.repo.git(&["push", "-q", "origin", "main"]);
+    bump_main_by_hand(&env);
 
     let run = sync_with(&env, &server.uri(), CM).await;
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -595,19 +570,7 @@ async fn failures_while_closing_a_stale_pr_converge_with_one_comment() {
         assert_eq!(sync_with(&env, &server.uri(), CM).await.code, 0);
         let number = server.world().open_pulls()[0].number;
         // main catches up by hand: the PR is now stale.
-        env.repo
-            .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
-        let render = assert_cmd::Command::cargo_bin("ake-bot")
-            .unwrap()
-            .args(["render", "--addon", "cert-manager", "--repo"])
-            .arg(env.repo.path())
-            .env("AKE_BOT_CACHE_DIR", env.cache.path())
-            .output()
-            .unwrap();
-        assert!(render.status.success());
-        env.repo
-            .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
-        env.repo.git(&["push", "-q", "origin", "main"]);
+        bump_main_by_hand(&env);
 
         for _ in 0..4 {
             server
@@ -632,4 +595,21 @@ async fn failures_while_closing_a_stale_pr_converge_with_one_comment() {
         );
         server.finish();
     }
+}
+
+/// Someone bumps cert-manager on main by hand (pin and render) and pushes, as the PR would have.
+fn bump_main_by_hand(env: &Env) {
+    env.repo
+        .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
+    let render = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["render", "--addon", "cert-manager", "--repo"])
+        .arg(env.repo.path())
+        .env("AKE_BOT_CACHE_DIR", env.cache.path())
+        .output()
+        .unwrap();
+    assert!(render.status.success());
+    env.repo
+        .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
+    env.repo.git(&["push", "-q", "origin", "main"]);
 }

@@ -72,24 +72,12 @@ async fn execute(
     out: &mut Printer,
 ) -> ExitStatus {
     let g = &args.github;
-    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
-        out.error(
-            "branch cut needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
-             (or --github-repository/--github-token)\n\
-             to only see the plan, pass --dry-run",
-        );
-        return ExitStatus::Error;
-    };
-    let settings = crate::train::publish::PublishSettings {
-        api_url: g.github_api_url.clone(),
-        repository: repository.clone(),
-        token: token.clone(),
-        branch_prefix: g.branch_prefix.clone(),
-        identity: crate::git::Identity {
-            name: g.author_name.clone(),
-            email: g.author_email.clone(),
-        },
-        remote: g.remote.clone(),
+    let settings = match super::github_settings(g, "branch cut") {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return ExitStatus::Error;
+        }
     };
     match branch_cut::execute(&global.repo, minor, &args.kind_image, &settings).await {
         Ok(o) => {

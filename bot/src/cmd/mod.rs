@@ -25,3 +25,29 @@ pub(crate) fn cache_dir(global: &GlobalArgs) -> PathBuf {
     }
     std::env::temp_dir().join("ake-bot-cache")
 }
+
+/// GitHub settings for a job that writes (`sync`, `release`, `branch cut`), or the error that
+/// says what is missing. `job` names the command in the message.
+pub(crate) fn github_settings(
+    g: &crate::cli::GitHubArgs,
+    job: &str,
+) -> Result<crate::train::publish::PublishSettings, String> {
+    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
+        return Err(format!(
+            "{job} needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
+             (or --github-repository/--github-token)\n\
+             to only see the plan, pass --dry-run"
+        ));
+    };
+    Ok(crate::train::publish::PublishSettings {
+        api_url: g.github_api_url.clone(),
+        repository: repository.clone(),
+        token: token.clone(),
+        branch_prefix: g.branch_prefix.clone(),
+        identity: crate::git::Identity {
+            name: g.author_name.clone(),
+            email: g.author_email.clone(),
+        },
+        remote: g.remote.clone(),
+    })
+}

@@ -69,24 +69,12 @@ pub async fn run(global: &GlobalArgs, args: &ReleaseArgs, out: &mut Printer) -> 
 
 async fn execute(global: &GlobalArgs, args: &ReleaseArgs, out: &mut Printer) -> ExitStatus {
     let g = &args.github;
-    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
-        out.error(
-            "release needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
-             (or --github-repository/--github-token)\n\
-             to only see the plan, pass --dry-run",
-        );
-        return ExitStatus::Error;
-    };
-    let settings = crate::train::publish::PublishSettings {
-        api_url: g.github_api_url.clone(),
-        repository: repository.clone(),
-        token: token.clone(),
-        branch_prefix: g.branch_prefix.clone(),
-        identity: crate::git::Identity {
-            name: g.author_name.clone(),
-            email: g.author_email.clone(),
-        },
-        remote: g.remote.clone(),
+    let settings = match super::github_settings(g, "release") {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return ExitStatus::Error;
+        }
     };
     let results = match release::execute(&global.repo, &args.branches, &settings).await {
         Ok(r) => r,

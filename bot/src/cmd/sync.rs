@@ -1,9 +1,8 @@
 //! `ake-bot sync`: the upgrade plan and PR bodies.
 
 use crate::cli::{GlobalArgs, OutputFormat, SyncArgs};
-use crate::git::Identity;
 use crate::output::Printer;
-use crate::train::publish::{self, PrOutcome, PrPlan, PublishSettings};
+use crate::train::publish::{self, PrOutcome, PrPlan};
 use crate::train::sync::{self, Action, SyncPlan, SyncRequest};
 use crate::ExitStatus;
 
@@ -137,13 +136,12 @@ fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
 
 async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> ExitStatus {
     let g = &args.github;
-    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
-        out.error(
-            "sync needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
-             (or --github-repository/--github-token)\n\
-             to only see the plan, pass --dry-run",
-        );
-        return ExitStatus::Error;
+    let settings = match super::github_settings(g, "sync") {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return ExitStatus::Error;
+        }
     };
     if !args.branches.is_empty() && args.branches.iter().any(|b| b != "main") {
         out.error("sync opens pull requests against main only; --branch applies to --dry-run");
@@ -155,17 +153,6 @@ async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
         branches: Vec::new(),
         cache_dir: super::cache_dir(global),
         main_ref: None,
-    };
-    let settings = PublishSettings {
-        api_url: g.github_api_url.clone(),
-        repository: repository.clone(),
-        token: token.clone(),
-        branch_prefix: g.branch_prefix.clone(),
-        identity: Identity {
-            name: g.author_name.clone(),
-            email: g.author_email.clone(),
-        },
-        remote: g.remote.clone(),
     };
     let (plan, results) = match publish::publish(&req, &settings).await {
         Ok(r) => r,

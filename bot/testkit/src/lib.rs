@@ -92,6 +92,34 @@ impl ConfigRepo {
         git(self.path(), &["commit", "-q", "-m", "initial config"]);
     }
 
+    /// Give the repository a bare `origin` (a clone of it, standing in for GitHub) and fetch
+    /// it, like a CI checkout. Keep the returned guard alive as long as origin is needed.
+    pub fn with_bare_origin(&self) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix("ake-bot-origin-")
+            .tempdir()
+            .expect("temp dir");
+        let origin = dir.path().join("origin.git");
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                self.path().to_str().expect("utf-8 path"),
+                "origin.git",
+            ],
+        );
+        self.git(&[
+            "remote",
+            "add",
+            "origin",
+            origin.to_str().expect("utf-8 path"),
+        ]);
+        self.git(&["fetch", "-q", "origin"]);
+        (dir, origin)
+    }
+
     /// Run git in the repo, hermetically; panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
         git(self.path(), args)
