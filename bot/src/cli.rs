@@ -66,6 +66,9 @@ pub enum Command {
     /// Release each branch with changes since its last tag: annotated tag with the changelog
     /// and addon table, pushed (never moved), and a GitHub release with the same notes.
     Release(ReleaseArgs),
+    /// Carry changes merged to main to every release branch they apply to, each as a PR onto
+    /// that branch: source files cherry-picked, bundles re-rendered for the branch's minor.
+    Backport(BackportArgs),
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
@@ -87,6 +90,34 @@ pub struct CutArgs {
     #[arg(long)]
     pub kind_image: String,
     /// Print the plan and the branches.toml change; create nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Applies to: maintained branches; frozen ones only when the source PR is \
+                  labelled backport/<branch>; none when it is labelled no-backport; never a \
+                  branch whose caps or Kubernetes minor exclude a version the change moves to \
+                  (the source PR gets a comment saying so)."
+)]
+pub struct BackportArgs {
+    /// Carry this commit on main (repeatable) [default: main's tip].
+    #[arg(long = "commit", value_name = "SHA", conflicts_with_all = ["pulls", "since"])]
+    pub commits: Vec<String>,
+    /// Carry what this merged pull request put on main (repeatable).
+    #[arg(long = "pr", value_name = "NUMBER", conflicts_with = "since")]
+    pub pulls: Vec<u64>,
+    /// Carry every commit on main's first-parent line after SHA (a push event's `before`).
+    #[arg(long, value_name = "SHA")]
+    pub since: Option<String>,
+    /// Only this release branch (repeatable) [default: every release branch].
+    #[arg(long = "branch", value_name = "NAME")]
+    pub branches: Vec<String>,
+    /// Print what would be carried where, and the conflicts; push nothing, write nothing to
+    /// GitHub (GitHub is read when a token is set).
     #[arg(short = 'n', long)]
     pub dry_run: bool,
     #[command(flatten)]

@@ -60,6 +60,7 @@ pub async fn run(cli: cli::Cli) -> ExitStatus {
         cli::Command::Render(args) => cmd::render::run(&cli.global, args, &mut out).await,
         cli::Command::Diff(args) => cmd::diff::run(&cli.global, args, &mut out).await,
         cli::Command::Release(args) => cmd::release::run(&cli.global, args, &mut out).await,
+        cli::Command::Backport(args) => cmd::backport::run(&cli.global, args, &mut out).await,
         cli::Command::Branch(cli::BranchCommand::Cut(args)) => {
             cmd::branch_cut::run(&cli.global, args, &mut out).await
         }

@@ -1,5 +1,6 @@
 //! One file per subcommand: arguments in, core call, output out.
 
+pub mod backport;
 pub mod branch_cut;
 pub mod check;
 pub mod diff;

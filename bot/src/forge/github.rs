@@ -47,6 +47,15 @@ pub struct PullSummary {
     pub base: String,
     pub labels: Vec<String>,
     pub html_url: String,
+    /// The commit the merge made on the base branch (squash, merge or the last rebased one).
+    pub merge_commit_sha: Option<String>,
+}
+
+/// A comment on an issue or pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub body: String,
 }
 
 /// A pull request to open.
@@ -71,6 +80,8 @@ struct RawPull {
     #[serde(default)]
     labels: Vec<RawLabel>,
     html_url: String,
+    #[serde(default)]
+    merge_commit_sha: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -87,17 +98,20 @@ struct RawLabel {
 
 impl From<RawPull> for PullSummary {
     fn from(p: RawPull) -> Self {
+        let merged = p.merged_at.is_some();
         PullSummary {
             number: p.number,
             title: p.title,
             body: p.body.unwrap_or_default(),
             state: p.state,
-            merged: p.merged_at.is_some(),
+            merged,
             head: p.head.name,
             head_sha: p.head.sha,
             base: p.base.name,
             labels: p.labels.into_iter().map(|l| l.name).collect(),
             html_url: p.html_url,
+            // Only a merged PR's merge commit means anything on the base branch.
+            merge_commit_sha: p.merge_commit_sha.filter(|_| merged),
         }
     }
 }
@@ -161,6 +175,29 @@ impl GitHub {
             "pulls?state=all&per_page=100&head={}",
             url_encode(&format!("{}:{branch}", self.owner))
         ));
+        let raw: Vec<RawPull> = self.call(&what, http::Method::GET, &route, None).await?;
+        Ok(raw.into_iter().map(Into::into).collect())
+    }
+
+    /// One pull request by number.
+    pub async fn pull(&self, number: u64) -> Result<PullSummary, ForgeError> {
+        let what = format!("reading pull request #{number}");
+        let raw: RawPull = self
+            .call(
+                &what,
+                http::Method::GET,
+                &self.route(&format!("pulls/{number}")),
+                None,
+            )
+            .await?;
+        Ok(raw.into())
+    }
+
+    /// The pull requests GitHub associates with `sha` (the one merged as that commit among
+    /// them).
+    pub async fn pulls_for_commit(&self, sha: &str) -> Result<Vec<PullSummary>, ForgeError> {
+        let what = format!("finding the pull request of commit {sha:.12}");
+        let route = self.route(&format!("commits/{sha}/pulls?per_page=100"));
         let raw: Vec<RawPull> = self.call(&what, http::Method::GET, &route, None).await?;
         Ok(raw.into_iter().map(Into::into).collect())
     }
@@ -231,14 +268,45 @@ impl GitHub {
 
     /// Bodies of the comments on issue or PR `number` (first 100).
     pub async fn comments(&self, number: u64) -> Result<Vec<String>, ForgeError> {
+        Ok(self
+            .comment_list(number)
+            .await?
+            .into_iter()
+            .map(|c| c.body)
+            .collect())
+    }
+
+    /// The comments on issue or PR `number` (first 100), with their ids.
+    pub async fn comment_list(&self, number: u64) -> Result<Vec<IssueComment>, ForgeError> {
         #[derive(Deserialize)]
         struct RawComment {
+            id: u64,
             body: Option<String>,
         }
         let what = format!("reading comments of #{number}");
         let route = self.route(&format!("issues/{number}/comments?per_page=100"));
         let raw: Vec<RawComment> = self.call(&what, http::Method::GET, &route, None).await?;
-        Ok(raw.into_iter().filter_map(|c| c.body).collect())
+        Ok(raw
+            .into_iter()
+            .map(|c| IssueComment {
+                id: c.id,
+                body: c.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Rewrite comment `id` (the bot's own summary comment, kept current instead of repeated).
+    pub async fn update_comment(&self, id: u64, body: &str) -> Result<(), ForgeError> {
+        let what = format!("updating comment {id}");
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::PATCH,
+                &self.route(&format!("issues/comments/{id}")),
+                Some(json!({ "body": body })),
+            )
+            .await?;
+        Ok(())
     }
 
     /// Whether a GitHub release exists for `tag`.

@@ -4,7 +4,7 @@
 
 mod github;
 
-pub use github::{GitHub, NewPull, PullState, PullSummary};
+pub use github::{GitHub, IssueComment, NewPull, PullState, PullSummary};
 
 use std::time::Duration;
 

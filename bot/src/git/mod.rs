@@ -2,10 +2,14 @@
 //! call it from `spawn_blocking`, open the repository inside the call, return owned data.
 //! Network work (fetch, push) goes through the git CLI, asynchronously.
 
+mod pick;
 mod remote;
 mod tree;
 mod write;
 
+pub use pick::{
+    changed_paths, cherry_pick, commit_summary, first_parent_since, CommitSummary, Pick,
+};
 pub use remote::{Remote, RemoteError};
 pub use tree::{current_branch, find_branch, Tree, TreeError};
 pub use write::{

@@ -290,16 +290,18 @@ pub async fn execute(
             "\n- `{r}` is beyond the support window and becomes eol."
         ));
     }
-    let pr = super::publish::ensure_pr(
-        &forge,
-        &pr_branch,
-        open,
-        &title,
-        &body,
-        &["ake-bot".to_string(), "train".to_string()],
-    )
-    .await
-    .map_err(JobError::Forge)?;
+    let labels = ["ake-bot".to_string(), "train".to_string()];
+    let spec = super::publish::PrSpec {
+        head: &pr_branch,
+        base: "main",
+        title: &title,
+        body: &body,
+        labels: &labels,
+        draft: false,
+    };
+    let pr = super::publish::ensure_pr(&forge, &spec, open)
+        .await
+        .map_err(JobError::Forge)?;
     Ok(CutOutcome {
         branch,
         created_branch,

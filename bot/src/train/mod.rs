@@ -1,6 +1,7 @@
 //! The jobs, as reconcilers: observe (upstream, repo), diff (desired vs actual), act. Planning
 //! is separate from acting, so `--dry-run` is the same path with no executor.
 
+pub mod backport;
 pub mod branch_cut;
 pub mod publish;
 pub mod release;

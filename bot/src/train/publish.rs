@@ -346,15 +346,15 @@ impl AddonCtx<'_> {
         branch: &str,
         open: Option<&PullSummary>,
     ) -> Result<PrOutcome, String> {
-        ensure_pr(
-            self.forge,
-            branch,
-            open,
-            entry.title.as_deref().unwrap_or_default(),
-            entry.body.as_deref().unwrap_or_default(),
-            &entry.labels,
-        )
-        .await
+        let spec = PrSpec {
+            head: branch,
+            base: "main",
+            title: entry.title.as_deref().unwrap_or_default(),
+            body: entry.body.as_deref().unwrap_or_default(),
+            labels: &entry.labels,
+            draft: false,
+        };
+        ensure_pr(self.forge, &spec, open).await
     }
 
     /// Comment once (marker-checked, so a crash between comment and close does not repeat it),
@@ -390,21 +390,29 @@ impl AddonCtx<'_> {
 fn is_managed_label(l: &str) -> bool {
     matches!(
         l,
-        "crd-change" | "image-change" | "rbac-change" | "removed-objects"
+        "crd-change" | "image-change" | "rbac-change" | "removed-objects" | "backport-conflict"
     )
 }
 
-/// Make the PR from `branch` to main say `title` and `body` and carry `labels` (labels the bot
-/// manages that no longer apply are removed), opening it if `open` is `None` and adopting one a
-/// concurrent run opened meanwhile.
+/// What a PR should be: from `head` to `base`, saying `title` and `body`, carrying `labels`.
+pub(crate) struct PrSpec<'a> {
+    pub head: &'a str,
+    pub base: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub labels: &'a [String],
+    /// Open as a draft (a PR a person must finish). Only applies when opening.
+    pub draft: bool,
+}
+
+/// Make the PR described by `spec` exist (labels the bot manages that no longer apply are
+/// removed), opening it if `open` is `None` and adopting one a concurrent run opened meanwhile.
 pub(crate) async fn ensure_pr(
     forge: &GitHub,
-    branch: &str,
+    spec: &PrSpec<'_>,
     open: Option<&PullSummary>,
-    title: &str,
-    body: &str,
-    labels: &[String],
 ) -> Result<PrOutcome, String> {
+    let (branch, title, body, labels) = (spec.head, spec.title, spec.body, spec.labels);
     let (title, body) = (title.to_string(), body.to_string());
     let (pr, opened) = match open {
         Some(pr) => (pr.clone(), false),
@@ -413,8 +421,8 @@ pub(crate) async fn ensure_pr(
                 title: title.clone(),
                 body: body.clone(),
                 head: branch.to_string(),
-                base: "main".into(),
-                draft: false,
+                base: spec.base.to_string(),
+                draft: spec.draft,
             };
             match forge.create_pull(&new).await {
                 Ok(pr) => (pr, true),

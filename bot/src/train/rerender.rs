@@ -125,24 +125,7 @@ async fn one(
     check: bool,
 ) -> Result<RenderOutcome, String> {
     let b = &lb.bundle;
-    let index = fetcher
-        .index(&b.helm().repo)
-        .await
-        .map_err(|e| e.to_string())?;
-    let releases = index.releases(&b.helm().chart);
-    let release = releases
-        .releases
-        .into_iter()
-        .find(|r| r.version == b.version)
-        .ok_or_else(|| {
-            UpstreamError::VersionMissing {
-                chart: b.helm().chart.clone(),
-                version: b.version.to_string(),
-                index: index.location.clone(),
-            }
-            .to_string()
-        })?;
-    let rendered = super::render_release(fetcher, helm, permits, lb, branch, &release).await?;
+    let (_, rendered) = render_pinned(fetcher, helm, permits, lb, branch).await?;
     if lb.rendered.as_deref() == Some(rendered.text.as_str()) {
         return Ok(RenderOutcome::Unchanged);
     }
@@ -153,4 +136,43 @@ async fn one(
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(RenderOutcome::Updated)
+}
+
+/// Render the version `lb` pins for `branch`; also returns the index entry it came from (its
+/// `kubeVersion`, for admissibility checks). Errors are one line naming chart and version.
+pub(crate) async fn render_pinned(
+    fetcher: &Fetcher,
+    helm: &Helm,
+    permits: &tokio::sync::Semaphore,
+    lb: &LoadedBundle,
+    branch: &TrainBranch,
+) -> Result<(crate::upstream::Release, crate::render::Rendered), String> {
+    let release = pinned_release(fetcher, lb).await?;
+    let rendered = super::render_release(fetcher, helm, permits, lb, branch, &release).await?;
+    Ok((release, rendered))
+}
+
+/// The index entry of the version `lb` pins.
+pub(crate) async fn pinned_release(
+    fetcher: &Fetcher,
+    lb: &LoadedBundle,
+) -> Result<crate::upstream::Release, String> {
+    let b = &lb.bundle;
+    let index = fetcher
+        .index(&b.helm().repo)
+        .await
+        .map_err(|e| e.to_string())?;
+    index
+        .releases(&b.helm().chart)
+        .releases
+        .into_iter()
+        .find(|r| r.version == b.version)
+        .ok_or_else(|| {
+            UpstreamError::VersionMissing {
+                chart: b.helm().chart.clone(),
+                version: b.version.to_string(),
+                index: index.location.clone(),
+            }
+            .to_string()
+        })
 }

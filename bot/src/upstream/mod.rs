@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 pub use fetch::Fetcher;
 pub use index::{ChartEntry, ChartReleases, Index, Release};
-pub use select::{choose, Choice, Skip, SkipReason};
+pub use select::{admissible, choose, Choice, Skip, SkipReason};
 
 /// Why upstream data could not be used. Cloneable: one failed index fetch is reported to every
 /// bundle that needed it.

@@ -123,6 +123,19 @@ pub fn choose(
     }
 }
 
+/// Whether `branch` may run `release` of `bundle`: the same rules [`choose`] applies (range,
+/// pre-release, the branch's cap, chart `kubeVersion`), for one given version. Backports ask
+/// this before carrying a bump to a release branch.
+pub fn admissible(
+    release: &Release,
+    bundle: &Bundle,
+    branch: &TrainBranch,
+) -> Result<(), SkipReason> {
+    let kube = Version::parse(&format!("v{}", branch.kubernetes.render_version()))
+        .expect("a rendered Kubernetes version is always valid semver");
+    admit(release, bundle, branch.cap(&bundle.name), &kube)
+}
+
 fn admit(
     r: &Release,
     bundle: &Bundle,

@@ -120,6 +120,32 @@ impl ConfigRepo {
         (dir, origin)
     }
 
+    /// Cut `release-<minor>` from the current `main` as ake-bot would leave it: every committed
+    /// render's header names the branch and its minor (as `ake-bot render --branch` writes
+    /// it), so each render differs from main's exactly where a bump on main changes it. Leaves
+    /// `main` checked out.
+    pub fn cut_release_branch(&self, minor: &str) {
+        let name = format!("release-{minor}");
+        self.git(&["checkout", "-q", "-b", &name, "main"]);
+        for (rel, _) in self.files() {
+            let rel = rel.to_string_lossy().into_owned();
+            if rel.starts_with("bundles/") && rel.ends_with("/rendered/manifests.yaml") {
+                let text = self.read(&rel);
+                let header = text.lines().nth(1).unwrap_or_default().to_string();
+                let (chart, _) = header
+                    .split_once(", Kubernetes ")
+                    .unwrap_or_else(|| panic!("{rel}: unexpected render header {header:?}"));
+                self.edit(
+                    &rel,
+                    &header,
+                    &format!("{chart}, Kubernetes {minor}, branch {name}"),
+                );
+            }
+        }
+        self.git(&["commit", "-q", "-am", &format!("render for {name}")]);
+        self.git(&["checkout", "-q", "main"]);
+    }
+
     /// Run git in the repo, hermetically; panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
         git(self.path(), args)

@@ -255,9 +255,25 @@ fn handle(
                 head: head_branch,
                 base,
                 labels: Vec::new(),
+                merge_commit_sha: None,
             };
             w.pulls.push(pull.clone());
             (201, pull_json(w, &pull))
+        }
+        "repos/list-pull-requests-associated-with-commit" => {
+            // GitHub lists the PR that merged the commit, and open PRs whose head holds it.
+            let sha = params.get("commit_sha").cloned().unwrap_or_default();
+            let list: Vec<Value> = w
+                .pulls
+                .iter()
+                .filter(|p| {
+                    p.merge_commit_sha.as_deref() == Some(sha.as_str())
+                        || (p.state == "open"
+                            && w.branch_sha(&p.head).as_deref() == Some(sha.as_str()))
+                })
+                .map(|p| pull_json(w, p))
+                .collect();
+            (200, Value::Array(list))
         }
         "pulls/get" => match number("pull_number").and_then(|n| w.pull(n).cloned()) {
             Some(p) => (200, pull_json(w, &p)),
@@ -463,6 +479,7 @@ fn pull_json(w: &FakeGitHub, p: &Pull) -> Value {
     v["state"] = json!(p.state);
     v["draft"] = json!(p.draft);
     v["merged"] = json!(p.merged);
+    v["merge_commit_sha"] = json!(p.merge_commit_sha);
     v["merged_at"] = if p.merged {
         json!("2026-01-02T00:00:00Z")
     } else {

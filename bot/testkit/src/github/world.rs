@@ -28,6 +28,8 @@ pub struct Pull {
     pub head: String,
     pub base: String,
     pub labels: Vec<String>,
+    /// The commit merging made on the base branch.
+    pub merge_commit_sha: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,8 +138,36 @@ impl FakeGitHub {
             head: head.into(),
             base: base.into(),
             labels: Vec::new(),
+            merge_commit_sha: None,
         });
         number
+    }
+
+    /// A PR that was merged into `base` as `merge_commit` (already on origin), with `labels`.
+    pub fn merged_pull(
+        &mut self,
+        head: &str,
+        base: &str,
+        title: &str,
+        merge_commit: &str,
+        labels: &[&str],
+    ) -> u64 {
+        let number = self.open_pull(head, base, title, "");
+        let p = self.pull_mut(number).expect("just opened");
+        p.state = "closed".into();
+        p.merged = true;
+        p.merge_commit_sha = Some(merge_commit.to_string());
+        p.labels = labels.iter().map(|l| l.to_string()).collect();
+        number
+    }
+
+    /// A person merges PR `number` (the test has put its change on the base branch).
+    pub fn merge(&mut self, number: u64, merge_commit: &str) {
+        if let Some(p) = self.pull_mut(number) {
+            p.state = "closed".into();
+            p.merged = true;
+            p.merge_commit_sha = Some(merge_commit.to_string());
+        }
     }
 
     pub fn pull(&self, number: u64) -> Option<&Pull> {
