@@ -197,6 +197,28 @@ async fn a_bump_merged_to_main_fans_out_to_exactly_the_branches_that_can_take_it
         git(&env.origin, &["rev-parse", "release-1.32"]),
         "one commit on top of the release branch"
     );
+    // Plain git would have stopped here: the render conflicts (each branch's header names the
+    // branch). Re-rendering resolved it.
+    let plain = std::process::Command::new("git")
+        .args([
+            "merge-tree",
+            "--write-tree",
+            "--merge-base",
+            &format!("{sha}^"),
+            "origin/release-1.32",
+            &sha,
+        ])
+        .current_dir(env.repo.path())
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.contains(
+            "CONFLICT (content): Merge conflict in bundles/cert-manager/rendered/manifests.yaml"
+        ),
+        "{plain}"
+    );
     // Other addons' renders on the branch are untouched.
     assert_eq!(
         env.show(&h, "bundles/argo-cd/rendered/manifests.yaml"),
@@ -502,13 +524,24 @@ async fn no_backport_keeps_a_change_on_main_and_generated_only_changes_carry_not
     );
     env.repo.git(&["commit", "-q", "-am", "re-render"]);
     env.repo.git(&["push", "-q", "origin", "main"]);
-    let only_generated = env.backport(&server.uri(), &[]).await;
+    // `--since` is what the workflow passes on a push: commits after `before`, here just one.
+    let only_generated = env.backport(&server.uri(), &["--since", &sha]).await;
     assert_eq!(only_generated.code, 0, "{}", only_generated.stderr);
     assert!(
         only_generated
             .stdout
             .contains("nothing to carry: the change touches only generated files"),
         "{}",
+        only_generated.stdout
+    );
+    let changes = only_generated
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("━━━━"))
+        .count();
+    assert_eq!(
+        changes, 1,
+        "only the commit after --since: {}",
         only_generated.stdout
     );
     let w = server.finish();
