@@ -69,6 +69,10 @@ pub enum Command {
     /// Carry changes merged to main to every release branch they apply to, each as a PR onto
     /// that branch: source files cherry-picked, bundles re-rendered for the branch's minor.
     Backport(BackportArgs),
+    /// Check that each branch's committed renders would install on its Kubernetes minor:
+    /// schemas (strict), custom resources against their CRDs, removed and deprecated APIs,
+    /// duplicates, namespaces, chart kubeVersion. Exit 1 on errors (warnings do not fail).
+    Validate(ValidateArgs),
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
@@ -122,6 +126,21 @@ pub struct BackportArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub github: GitHubArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Only this branch (repeatable) [default: the checked-out branch, else main].
+    #[arg(long = "branch", value_name = "NAME", conflicts_with = "all")]
+    pub branches: Vec<String>,
+    /// Every branch that is not eol (each read from its local or origin branch).
+    #[arg(long)]
+    pub all: bool,
+    /// Directory of Kubernetes JSON schema sets in the kubeconform layout
+    /// (v1.32.0-local-strict/deployment-apps-v1.json, …), e.g. kubernetes-validate's
+    /// kubernetes_validate/kubernetes-json-schema.
+    #[arg(long, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

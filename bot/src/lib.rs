@@ -17,6 +17,7 @@ pub mod render;
 pub mod report;
 pub mod train;
 pub mod upstream;
+pub mod validate;
 pub mod version;
 pub mod yaml;
 
@@ -60,6 +61,7 @@ pub async fn run(cli: cli::Cli) -> ExitStatus {
         cli::Command::Render(args) => cmd::render::run(&cli.global, args, &mut out).await,
         cli::Command::Diff(args) => cmd::diff::run(&cli.global, args, &mut out).await,
         cli::Command::Release(args) => cmd::release::run(&cli.global, args, &mut out).await,
+        cli::Command::Validate(args) => cmd::validate::run(&cli.global, args, &mut out).await,
         cli::Command::Backport(args) => cmd::backport::run(&cli.global, args, &mut out).await,
         cli::Command::Branch(cli::BranchCommand::Cut(args)) => {
             cmd::branch_cut::run(&cli.global, args, &mut out).await

@@ -45,6 +45,9 @@ pub struct Object {
     pub value: Value,
     /// Helm's `# Source: chart/templates/x.yaml`, when known.
     pub source: Option<String>,
+    /// Where it was read: 1-based document index and the object's first line.
+    pub doc: usize,
+    pub line: usize,
 }
 
 /// Why manifests could not be read.
@@ -124,6 +127,13 @@ impl Manifests {
                 api_version,
                 value: Value::Object(order_top_level(map)),
                 source,
+                doc,
+                // The object's first line, past the `# Source:` and other comments.
+                line: start_line
+                    + chunk
+                        .lines()
+                        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                        .unwrap_or(0),
             });
         }
         objects.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));

@@ -199,20 +199,38 @@ async fn a_bump_merged_to_main_fans_out_to_exactly_the_branches_that_can_take_it
     );
     // Plain git would have stopped here: the render conflicts (each branch's header names the
     // branch). Re-rendering resolved it.
+    let scratch = tempfile::tempdir().unwrap();
+    git(
+        scratch.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "release-1.32",
+            env.origin.to_str().unwrap(),
+            "c",
+        ],
+    );
     let plain = std::process::Command::new("git")
         .args([
-            "merge-tree",
-            "--write-tree",
-            "--merge-base",
-            &format!("{sha}^"),
-            "origin/release-1.32",
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "cherry-pick",
             &sha,
         ])
-        .current_dir(env.repo.path())
+        .current_dir(scratch.path().join("c"))
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
         .unwrap();
-    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(!plain.status.success());
+    let plain = format!(
+        "{}{}",
+        String::from_utf8_lossy(&plain.stdout),
+        String::from_utf8_lossy(&plain.stderr)
+    );
     assert!(
         plain.contains(
             "CONFLICT (content): Merge conflict in bundles/cert-manager/rendered/manifests.yaml"

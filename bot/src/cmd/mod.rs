@@ -7,6 +7,7 @@ pub mod diff;
 pub mod release;
 pub mod render;
 pub mod sync;
+pub mod validate;
 
 use std::path::PathBuf;
 

@@ -24,6 +24,25 @@ pub fn fixtures_dir() -> PathBuf {
     workspace_root().join("bot/tests/fixtures")
 }
 
+/// Kubernetes JSON schema sets (kubernetes-validate's, v1.25–v1.37), as `scripts/with-schemas`
+/// exports them. Tests that validate need them: without, they fail and say how to get them.
+pub fn schemas_dir() -> PathBuf {
+    tool_env("AKE_BOT_SCHEMAS")
+}
+
+/// The reference validator (`kubernetes-validate`), as `scripts/with-schemas` exports it.
+pub fn kubernetes_validate() -> PathBuf {
+    tool_env("KUBERNETES_VALIDATE")
+}
+
+fn tool_env(var: &str) -> PathBuf {
+    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        panic!("{var} is not set: run the tests as README says, through scripts/with-schemas")
+    });
+    assert!(p.exists(), "{var}={} does not exist", p.display());
+    p
+}
+
 /// A scratch copy of the project's config repository (branches.toml, bundles/, mirror/) in a
 /// temporary directory, for tests that run jobs against it or break it on purpose.
 pub struct ConfigRepo {

@@ -1,0 +1,343 @@
+//! `validate`: would each branch's committed renders install on that branch's Kubernetes
+//! minor? Offline checks, per object: the Kubernetes JSON schema of the minor (strict: unknown
+//! fields are errors), custom resources against the CRDs the bundles ship, APIs the minor no
+//! longer (or not yet) serves and ones about to go, duplicates across bundles, namespaces no
+//! bundle creates, and the chart's `kubeVersion`.
+
+mod crd;
+mod job;
+mod schemas;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use crd::Crds;
+pub use job::{validate, BranchReport, ValidateRequest};
+pub use schemas::{file_name, Lookup, SchemaStore};
+
+use crate::apis;
+use crate::config::{LoadedBundle, TrainBranch};
+use crate::manifest::{Manifests, Object};
+use crate::model::KubeMinor;
+
+/// How many schema errors are reported per object: the first few say what is wrong; a
+/// hundred more about the same object say nothing new.
+const ERRORS_PER_OBJECT: usize = 5;
+/// Namespaces every cluster has.
+const CLUSTER_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Which check found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// The object does not match its Kubernetes schema.
+    Schema,
+    /// A custom resource does not match its CRD, or its CRD does not serve that version.
+    CustomResource,
+    /// No schema and no CRD knows the kind.
+    UnknownKind,
+    /// The minor does not serve the API (removed, or not yet there).
+    RemovedApi,
+    /// The API goes away soon.
+    DeprecatedApi,
+    /// The same object in two bundles.
+    Duplicate,
+    /// A namespaced object in a namespace nothing creates.
+    Namespace,
+    /// The chart's `kubeVersion` excludes the branch's minor.
+    KubeVersion,
+    /// The committed render is missing or unreadable.
+    Render,
+    /// Schemas for the minor are missing.
+    Schemas,
+}
+
+/// One problem, located as precisely as the data allows.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub check: Check,
+    pub bundle: Option<String>,
+    /// The committed render, relative to the repository root.
+    pub file: Option<PathBuf>,
+    /// 1-based document index in `file`.
+    pub doc: Option<usize>,
+    /// 1-based line of the object's first line in `file`.
+    pub line: Option<usize>,
+    /// `Deployment cert-manager/cert-manager`.
+    pub object: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    fn branch_wide(severity: Severity, check: Check, message: String) -> Finding {
+        Finding {
+            severity,
+            check,
+            bundle: None,
+            file: None,
+            doc: None,
+            line: None,
+            object: None,
+            message,
+        }
+    }
+}
+
+/// One bundle's committed render, parsed.
+pub struct BundleRender<'a> {
+    pub bundle: &'a LoadedBundle,
+    pub manifests: Result<Manifests, String>,
+}
+
+/// Check every bundle of `branch`. `schemas`: `None` skips schema validation of built-in
+/// kinds (with a warning saying so).
+pub fn check_branch(
+    branch: &TrainBranch,
+    renders: &[BundleRender<'_>],
+    schemas: Option<&SchemaStore>,
+) -> Vec<Finding> {
+    let minor = branch.kubernetes;
+    let mut findings = Vec::new();
+    let set = schemas.map(|s| s.set(minor));
+    match (&set, schemas) {
+        (Some(set), _) => {
+            if let Err(e) = set.as_ref() {
+                findings.push(Finding::branch_wide(Severity::Error, Check::Schemas, e.clone()));
+            }
+        }
+        (None, _) => findings.push(Finding::branch_wide(
+            Severity::Warning,
+            Check::Schemas,
+            "built-in kinds were not checked against Kubernetes schemas: no schema directory (pass --schemas DIR or set AKE_BOT_SCHEMAS)".into(),
+        )),
+    }
+    let set = set.as_ref().and_then(|s| s.as_ref().as_ref().ok());
+
+    let parsed: Vec<(&LoadedBundle, &Manifests)> = renders
+        .iter()
+        .filter_map(|r| r.manifests.as_ref().ok().map(|m| (r.bundle, m)))
+        .collect();
+    for r in renders {
+        if let Err(e) = &r.manifests {
+            findings.push(Finding {
+                bundle: Some(r.bundle.bundle.name.to_string()),
+                file: Some(r.bundle.bundle.rendered_file()),
+                ..Finding::branch_wide(Severity::Error, Check::Render, e.clone())
+            });
+        }
+    }
+    let crds = Crds::collect(
+        parsed
+            .iter()
+            .flat_map(|(b, m)| m.objects().iter().map(move |o| (b.bundle.name.as_str(), o))),
+    );
+    // Namespaces that exist once the bundles are applied.
+    let mut namespaces: BTreeSet<String> =
+        CLUSTER_NAMESPACES.iter().map(|s| s.to_string()).collect();
+    for (b, m) in &parsed {
+        namespaces.insert(b.bundle.namespace.clone());
+        for o in m.objects() {
+            if o.key.group.is_empty() && o.key.kind == "Namespace" {
+                namespaces.insert(o.key.name.clone());
+            }
+        }
+    }
+
+    let mut seen: BTreeMap<(String, String, Option<String>, String), String> = BTreeMap::new();
+    for (b, m) in &parsed {
+        let bundle = b.bundle.name.as_str();
+        for o in m.objects() {
+            let at = |severity, check, message: String| Finding {
+                severity,
+                check,
+                bundle: Some(bundle.to_string()),
+                file: Some(b.bundle.rendered_file()),
+                doc: Some(o.doc),
+                line: Some(o.line),
+                object: Some(o.key.to_string()),
+                message,
+            };
+            let namespaced = check_object(o, minor, set, &crds, &mut |s, c, msg| {
+                findings.push(at(s, c, msg))
+            });
+            let ns = namespaced.then(|| {
+                o.key
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| b.bundle.namespace.clone())
+            });
+            if let Some(ns) = &ns {
+                if !namespaces.contains(ns) {
+                    findings.push(at(
+                        Severity::Error,
+                        Check::Namespace,
+                        format!("namespace {ns:?} is created by no bundle of {} and is not one every cluster has", branch.name),
+                    ));
+                }
+            }
+            let key = (
+                o.key.group.clone(),
+                o.key.kind.clone(),
+                ns,
+                o.key.name.clone(),
+            );
+            match seen.get(&key) {
+                Some(first) if first != bundle => findings.push(at(
+                    Severity::Error,
+                    Check::Duplicate,
+                    format!("also defined by bundle {first}: the two would overwrite each other"),
+                )),
+                _ => {
+                    seen.insert(key, bundle.to_string());
+                }
+            }
+        }
+    }
+    findings.sort();
+    findings
+}
+
+/// Check one object; report through `report`. Returns whether it is namespaced.
+fn check_object(
+    o: &Object,
+    minor: KubeMinor,
+    set: Option<&schemas::SchemaSet>,
+    crds: &Crds,
+    report: &mut dyn FnMut(Severity, Check, String),
+) -> bool {
+    let (gv, kind) = (o.api_version.as_str(), o.key.kind.as_str());
+    if let Some(api) = apis::lookup(gv, kind) {
+        if !api.served_in(minor) {
+            let message = match api.removed {
+                Some(r) if r <= minor => format!(
+                    "{gv} {kind} was removed in Kubernetes {r}{}",
+                    api.replacement
+                        .map_or(String::new(), |x| format!("; use {x}"))
+                ),
+                _ => format!("{gv} {kind} is not served before Kubernetes {}", api.since),
+            };
+            report(Severity::Error, Check::RemovedApi, message);
+            return !apis::is_cluster_scoped(&o.key.group, kind);
+        }
+        if let Some(r) = api.removed {
+            if r.minor <= minor.minor + DEPRECATION_HORIZON {
+                report(
+                    Severity::Warning,
+                    Check::DeprecatedApi,
+                    format!(
+                        "{gv} {kind} is deprecated and goes away in Kubernetes {r}{}",
+                        api.replacement
+                            .map_or(String::new(), |x| format!("; move to {x}"))
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(set) = set {
+        match set.lookup(gv, kind) {
+            Ok(Lookup::Found(v)) => {
+                schema_errors(&v, &o.value, &mut |m| {
+                    report(Severity::Error, Check::Schema, m)
+                });
+                return !apis::is_cluster_scoped(&o.key.group, kind);
+            }
+            Ok(Lookup::Missing) => {}
+            Err(e) => {
+                report(Severity::Error, Check::Schemas, e);
+                return !apis::is_cluster_scoped(&o.key.group, kind);
+            }
+        }
+    } else if is_builtin_group(&o.key.group) && crds.defines_kind(&o.key.group, kind).is_none() {
+        return !apis::is_cluster_scoped(&o.key.group, kind);
+    }
+    match crds.get(gv, kind) {
+        Some(c) if !c.served => {
+            report(
+                Severity::Error,
+                Check::CustomResource,
+                format!("CRD {} (bundle {}) does not serve {gv}", c.crd, c.bundle),
+            );
+            c.namespaced
+        }
+        Some(c) => {
+            match c.validator() {
+                Ok(v) => schema_errors(v, &o.value, &mut |m| {
+                    report(
+                        Severity::Error,
+                        Check::CustomResource,
+                        format!("{m} (CRD {})", c.crd),
+                    )
+                }),
+                Err(e) => report(
+                    Severity::Error,
+                    Check::CustomResource,
+                    format!("CRD {} (bundle {}): {e}", c.crd, c.bundle),
+                ),
+            }
+            c.namespaced
+        }
+        None => {
+            let message = match crds.defines_kind(&o.key.group, kind) {
+                Some(other) => format!(
+                    "CRD {} (bundle {}) does not define version {gv}",
+                    other.crd, other.bundle
+                ),
+                None if set.is_some() => format!(
+                    "no Kubernetes {minor} schema for {gv} {kind}, and no bundle of the branch ships a CustomResourceDefinition for {kind} in group {:?}",
+                    o.key.group
+                ),
+                None => format!(
+                    "no bundle of the branch ships a CustomResourceDefinition for {kind} in group {:?}",
+                    o.key.group
+                ),
+            };
+            report(Severity::Error, Check::UnknownKind, message);
+            true
+        }
+    }
+}
+
+/// An API removed within this many minors after the branch's is reported as deprecated: by
+/// Kubernetes' deprecation policy a beta API is deprecated at least three releases before it
+/// goes, so this is the window in which the branch's successors stop serving it.
+const DEPRECATION_HORIZON: u32 = 3;
+
+/// Groups the API server serves itself (`""`, `apps`, `*.k8s.io`, …), as opposed to CRDs.
+fn is_builtin_group(group: &str) -> bool {
+    group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
+}
+
+fn schema_errors(
+    v: &jsonschema::Validator,
+    value: &serde_json::Value,
+    report: &mut dyn FnMut(String),
+) {
+    let errors: Vec<String> = v
+        .iter_errors(value)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("{path}: {e}")
+            }
+        })
+        .collect();
+    let more = errors.len().saturating_sub(ERRORS_PER_OBJECT);
+    for e in errors.into_iter().take(ERRORS_PER_OBJECT) {
+        report(e);
+    }
+    if more > 0 {
+        report(format!("… and {more} more schema error(s) in this object"));
+    }
+}

@@ -1,0 +1,266 @@
+//! `ake-bot validate` against real Kubernetes schemas (kubernetes-validate's sets, installed by
+//! scripts/with-schemas), the project's real renders, and a hand-written bundle that is wrong
+//! in known ways; and side by side with kubernetes-validate on the same files.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::collections::BTreeSet;
+
+use ake_bot_testkit::{fixtures_dir, kubernetes_validate, schemas_dir, ConfigRepo, Run};
+use serde_json::Value;
+
+/// The project's config with release branches cut, optionally plus the `tenant-extras` bundle
+/// of bad manifests (committed before the cut, so every branch has it).
+fn repo(with_extras: bool) -> ConfigRepo {
+    let repo = ConfigRepo::from_project();
+    if with_extras {
+        let bundle = repo
+            .read("bundles/cert-manager/bundle.yaml")
+            .replace("namespace: cert-manager", "namespace: tenant-extras")
+            .replace(
+                "description: X.509 certificates for tenant workloads (ACME, CA and self-signed issuers).",
+                "description: Tenant extras, hand-written for validate's tests.",
+            );
+        repo.write("bundles/tenant-extras/bundle.yaml", &bundle);
+        repo.write(
+            "bundles/tenant-extras/rendered/manifests.yaml",
+            &std::fs::read_to_string(fixtures_dir().join("validate/tenant-extras.yaml")).unwrap(),
+        );
+    }
+    repo.git_init();
+    for minor in ["1.32", "1.31", "1.24"] {
+        repo.cut_release_branch(minor);
+    }
+    repo
+}
+
+fn validate(repo: &ConfigRepo, args: &[&str]) -> (Run, Value) {
+    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .arg("validate")
+        .args(args)
+        .args(["--output", "json", "--repo"])
+        .arg(repo.path())
+        .arg("--schemas")
+        .arg(schemas_dir())
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap()
+        .into();
+    let json = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    (run, json)
+}
+
+/// The findings of `branch` as `severity check object: message` lines.
+fn findings(report: &Value, branch: &str) -> Vec<String> {
+    let b = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["branch"] == branch)
+        .unwrap_or_else(|| panic!("no report for {branch}: {report:#}"));
+    b["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}: {}",
+                f["severity"].as_str().unwrap(),
+                f["check"].as_str().unwrap(),
+                f["object"].as_str().unwrap_or("-"),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn has(list: &[String], needle: &str) -> bool {
+    list.iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn the_projects_real_renders_validate_on_every_branch_kubernetes_validate_covers() {
+    let repo = repo(false);
+    let (run, report) = validate(&repo, &["--all"]);
+    for branch in ["main", "release-1.32", "release-1.31"] {
+        let f = findings(&report, branch);
+        assert!(f.is_empty(), "{branch}: {f:#?}");
+        let b = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["branch"] == branch)
+            .unwrap();
+        assert_eq!(
+            b["objects"], 237,
+            "all three bundles' objects were checked on {branch}"
+        );
+    }
+    // 1.24: no schema set for it, and Argo CD's chart refuses it: both said plainly.
+    let f = findings(&report, "release-1.24");
+    assert!(
+        has(&f, "error schemas -: no Kubernetes 1.24 schemas in"),
+        "{f:#?}"
+    );
+    assert!(has(&f, "(it has 1.25–1.37)"), "{f:#?}");
+    assert!(
+        has(&f, "error kube-version -: argo-cd 7.8.27: chart requires kubeVersion >=1.25.0-0, branch runs v1.24.0"),
+        "{f:#?}"
+    );
+    assert_eq!(run.code, 1, "errors on release-1.24 fail the run");
+}
+
+#[test]
+fn each_bad_manifest_is_caught_with_a_precise_message() {
+    let repo = repo(true);
+    let (run, report) = validate(&repo, &["--branch", "main"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let f = findings(&report, "main");
+    let expect = [
+        "error removed-api PodSecurityPolicy tenant-restricted: policy/v1beta1 PodSecurityPolicy was removed in Kubernetes 1.25; use Pod Security Admission",
+        "error removed-api FlowSchema tenant-batch: flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema was removed in Kubernetes 1.32; use flowcontrol.apiserver.k8s.io/v1 FlowSchema",
+        "error custom-resource Certificate.cert-manager.io tenant-extras/web: /spec: Additional properties are not allowed ('renewBeforeExpiry' was unexpected) (CRD certificates.cert-manager.io)",
+        "error unknown-kind Widget.widgets.example.com tenant-extras/sprocket: no Kubernetes 1.33 schema for widgets.example.com/v1 Widget, and no bundle of the branch ships a CustomResourceDefinition for Widget in group \"widgets.example.com\"",
+        "error schema Deployment tenant-extras/web: /spec/replicas: \"three\" is not of type",
+        "error schema Deployment tenant-extras/web: /spec/template/spec/containers/0/readinessProbe: Additional properties are not allowed ('initialDelaySecond' was unexpected)",
+        "error namespace ConfigMap nowhere/web-config: namespace \"nowhere\" is created by no bundle of main",
+        "error duplicate ServiceAccount cert-manager/cert-manager: also defined by bundle cert-manager",
+    ];
+    for e in expect {
+        assert!(has(&f, e), "missing {e:?} in {f:#?}");
+    }
+    assert!(
+        !has(&f, "web-settings"),
+        "the good object is not flagged: {f:#?}"
+    );
+    // Located: the file and the document each object is in.
+    let cert = report[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["check"] == "custom-resource")
+        .unwrap();
+    assert_eq!(
+        cert["file"],
+        "bundles/tenant-extras/rendered/manifests.yaml"
+    );
+    assert_eq!(cert["doc"], 3);
+    assert_eq!(cert["line"], 34, "its apiVersion line");
+}
+
+#[test]
+fn the_same_manifest_passes_on_one_branch_and_fails_on_another() {
+    let repo = repo(true);
+    let (_, report) = validate(
+        &repo,
+        &["--branch", "release-1.31", "--branch", "release-1.32"],
+    );
+    let (f31, f32) = (
+        findings(&report, "release-1.31"),
+        findings(&report, "release-1.32"),
+    );
+    assert!(
+        has(&f31, "warning deprecated-api FlowSchema tenant-batch: flowcontrol.apiserver.k8s.io/v1beta3 FlowSchema is deprecated and goes away in Kubernetes 1.32"),
+        "{f31:#?}"
+    );
+    assert!(!has(&f31, "error removed-api FlowSchema"), "{f31:#?}");
+    assert!(
+        has(&f32, "error removed-api FlowSchema tenant-batch"),
+        "{f32:#?}"
+    );
+}
+
+#[test]
+fn github_actions_get_annotations_and_a_step_summary() {
+    let repo = repo(true);
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["validate", "--repo"])
+        .arg(repo.path())
+        .arg("--schemas")
+        .arg(schemas_dir())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path())
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains(
+            "::error file=bundles/tenant-extras/rendered/manifests.yaml,line=57,title=ake-bot validate%3A main::Deployment tenant-extras/web: /spec/replicas: "
+        ),
+        "{}",
+        run.stdout
+    );
+    let table = std::fs::read_to_string(summary.path()).unwrap();
+    assert!(table.contains("| `main` | 1.33 | 4 | 245 |"), "{table}");
+}
+
+/// kubernetes-validate (the reference) and ake-bot agree on which built-in objects fail, for
+/// every minor both know, on the real renders and the bad manifests alike.
+#[test]
+fn agrees_with_kubernetes_validate_on_the_same_files() {
+    let repo = repo(true);
+    let files: Vec<String> = [
+        "argo-cd",
+        "cert-manager",
+        "kube-prometheus-stack",
+        "tenant-extras",
+    ]
+    .iter()
+    .map(|b| {
+        repo.path()
+            .join(format!("bundles/{b}/rendered/manifests.yaml"))
+            .display()
+            .to_string()
+    })
+    .collect();
+    for (branch, minor) in [
+        ("main", "1.33"),
+        ("release-1.32", "1.32"),
+        ("release-1.31", "1.31"),
+    ] {
+        let out = std::process::Command::new(kubernetes_validate())
+            .args(["--strict", "-k", &format!("{minor}.0")])
+            .args(&files)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "ERROR <file> did not validate for resource deployment/web against version 1.32: …"
+        let reference: BTreeSet<String> = text
+            .lines()
+            .filter(|l| l.starts_with("ERROR "))
+            .filter_map(|l| l.split(" for resource ").nth(1))
+            .filter_map(|r| r.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+        let checked = text
+            .lines()
+            .filter(|l| l.starts_with("INFO ") || l.starts_with("ERROR "))
+            .count();
+        assert!(
+            checked > 150,
+            "kubernetes-validate checked {checked} objects on {minor}:\n{text}"
+        );
+
+        let (_, report) = validate(&repo, &["--branch", branch]);
+        let ours: BTreeSet<String> = report[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "schema")
+            .map(|f| {
+                // "Deployment tenant-extras/web" → "deployment/web"
+                let o = f["object"].as_str().unwrap();
+                let (kind, rest) = o.split_once(' ').unwrap();
+                let name = rest.rsplit('/').next().unwrap();
+                format!("{}/{name}", kind.to_lowercase())
+            })
+            .collect();
+        assert_eq!(ours, reference, "Kubernetes {minor}");
+        assert!(ours.contains("deployment/web"), "{ours:?}");
+    }
+}
