@@ -73,6 +73,10 @@ pub enum Command {
     /// schemas (strict), custom resources against their CRDs, removed and deprecated APIs,
     /// duplicates, namespaces, chart kubeVersion. Exit 1 on errors (warnings do not fail).
     Validate(ValidateArgs),
+    /// Install a branch's bundles on a kind cluster with the branch's node image, wait until
+    /// they run, run each addon's smoke checks (e2e/<addon>/smoke.yaml), report, and delete
+    /// the cluster. Needs kind and a container engine; `validate` is the offline check.
+    E2e(E2eArgs),
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
@@ -141,6 +145,25 @@ pub struct ValidateArgs {
     /// kubernetes_validate/kubernetes-json-schema.
     #[arg(long, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
     pub schemas: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    /// The train branch to install [default: the checked-out branch, else main].
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+    /// Keep the kind cluster afterwards (delete it with `kind delete cluster --name …`).
+    #[arg(long)]
+    pub keep: bool,
+    /// How long each bundle may take to become ready, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Install into this cluster instead of creating a kind cluster (nothing is deleted).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kind binary.
+    #[arg(long, env = "KIND", default_value = "kind", value_name = "PATH")]
+    pub kind: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 
 pub mod apis;
 pub mod cli;
+pub mod cluster;
 mod cmd;
 pub mod config;
 pub mod forge;
@@ -62,6 +63,7 @@ pub async fn run(cli: cli::Cli) -> ExitStatus {
         cli::Command::Diff(args) => cmd::diff::run(&cli.global, args, &mut out).await,
         cli::Command::Release(args) => cmd::release::run(&cli.global, args, &mut out).await,
         cli::Command::Validate(args) => cmd::validate::run(&cli.global, args, &mut out).await,
+        cli::Command::E2e(args) => cmd::e2e::run(&cli.global, args, &mut out).await,
         cli::Command::Backport(args) => cmd::backport::run(&cli.global, args, &mut out).await,
         cli::Command::Branch(cli::BranchCommand::Cut(args)) => {
             cmd::branch_cut::run(&cli.global, args, &mut out).await

@@ -4,6 +4,7 @@ pub mod backport;
 pub mod branch_cut;
 pub mod check;
 pub mod diff;
+pub mod e2e;
 pub mod release;
 pub mod render;
 pub mod sync;

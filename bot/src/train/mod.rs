@@ -62,6 +62,9 @@ pub enum JobError {
     Tree(#[from] git::TreeError),
     #[error("{0}")]
     HelmMissing(String),
+    /// A tool or service the job needs is not there (kind, a container engine).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("unknown addon {name:?}: bundles/ has {known}")]
     UnknownAddon { name: String, known: String },
     #[error("unknown branch {name:?}: branches.toml has {known}")]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{check_branch, BundleRender, Check, Finding, SchemaStore, Severity};
 use crate::config::{self, BranchStatus, LoadedBundle, Train, TrainBranch};
-use crate::git::{self, Tree};
+use crate::git;
 use crate::manifest::Manifests;
 use crate::train::JobError;
 use crate::upstream::{Fetcher, SkipReason};
@@ -54,27 +54,9 @@ pub async fn validate(req: &ValidateRequest) -> Result<Vec<BranchReport>, JobErr
             .expect("names come from the train")
             .clone();
         let (repo, n) = (req.repo.clone(), name.clone());
-        let located = tokio::task::spawn_blocking(move || {
-            let checked_out = git::current_branch(&repo).unwrap_or_else(|| "main".into());
-            let tree = if checked_out == n || (n == "main" && !repo.join(".git").exists()) {
-                Some(Tree::Dir(repo.clone()))
-            } else {
-                git::find_branch(&repo, &n)?
-            };
-            match tree {
-                Some(t) => Ok::<_, git::TreeError>(Some((
-                    if matches!(t, Tree::Dir(_)) {
-                        "work tree".to_string()
-                    } else {
-                        t.label()
-                    },
-                    config::load_bundles(&t)?,
-                ))),
-                None => Ok(None),
-            }
-        })
-        .await
-        .expect("loading bundles does not panic")?;
+        let located = tokio::task::spawn_blocking(move || config::load_branch(&repo, &n))
+            .await
+            .expect("loading bundles does not panic")?;
         let Some((from, bundles)) = located else {
             reports.push(BranchReport {
                 branch: name.clone(),
