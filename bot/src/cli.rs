@@ -37,6 +37,11 @@ pub struct GlobalArgs {
     /// Output format of the command's data on stdout (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Kubernetes JSON schema sets in the kubeconform layout (v1.32.0-local-strict/…), e.g.
+    /// kubernetes-validate's kubernetes_validate/kubernetes-json-schema. Used by `validate`
+    /// and by the validation section of `sync` and `backport` PR bodies.
+    #[arg(long, global = true, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
+    pub schemas: Option<PathBuf>,
     /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -140,11 +145,6 @@ pub struct ValidateArgs {
     /// Every branch that is not eol (each read from its local or origin branch).
     #[arg(long)]
     pub all: bool,
-    /// Directory of Kubernetes JSON schema sets in the kubeconform layout
-    /// (v1.32.0-local-strict/deployment-apps-v1.json, …), e.g. kubernetes-validate's
-    /// kubernetes_validate/kubernetes-json-schema.
-    #[arg(long, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
-    pub schemas: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

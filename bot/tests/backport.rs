@@ -101,6 +101,8 @@ fn bot_at(repo: &Path, cache: &Path, args: &[&str], api: Option<&str>) -> Run {
     cmd.args(args)
         .arg("--repo")
         .arg(repo)
+        .arg("--schemas")
+        .arg(ake_bot_testkit::schemas_dir())
         .env("AKE_BOT_CACHE_DIR", cache)
         .env_remove("GITHUB_TOKEN")
         .env_remove("GITHUB_REPOSITORY")

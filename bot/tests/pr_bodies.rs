@@ -22,6 +22,8 @@ fn plan_main() -> Vec<Value> {
             "--repo",
         ])
         .arg(repo.path())
+        .arg("--schemas")
+        .arg(ake_bot_testkit::schemas_dir())
         .env("AKE_BOT_CACHE_DIR", cache.path())
         .output()
         .unwrap();

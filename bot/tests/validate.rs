@@ -264,3 +264,64 @@ fn agrees_with_kubernetes_validate_on_the_same_files() {
         assert!(ours.contains("deployment/web"), "{ours:?}");
     }
 }
+
+/// `sync` validates what it proposes, in the context of the branch's other bundles: a second
+/// copy of cert-manager would redefine cert-manager's CRDs.
+#[test]
+fn a_sync_pr_body_carries_the_validation_of_its_branch() {
+    let repo = repo(true);
+    // The same values as cert-manager's bundle: CRDs included.
+    repo.write(
+        "bundles/tenant-extras/values.yaml.j2",
+        &repo.read("bundles/cert-manager/values.yaml.j2"),
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args([
+            "sync",
+            "--dry-run",
+            "--output",
+            "json",
+            "--addon",
+            "tenant-extras",
+            "--branch",
+            "main",
+            "--repo",
+        ])
+        .arg(repo.path())
+        .arg("--schemas")
+        .arg(schemas_dir())
+        .env("AKE_BOT_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &plan[0];
+    let labels: Vec<&str> = e["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"validation-failed"), "{labels:?}");
+    let body = e["body"].as_str().unwrap();
+    assert!(
+        body.contains("### Validation on `main` (Kubernetes 1.33)"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "**error** `CustomResourceDefinition certificates.cert-manager.io` (document "
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("also defined by bundle cert-manager"),
+        "{body}"
+    );
+}

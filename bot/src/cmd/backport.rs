@@ -31,6 +31,7 @@ pub async fn run(global: &GlobalArgs, args: &BackportArgs, out: &mut Printer) ->
         changes,
         branches: args.branches.clone(),
         dry_run: args.dry_run,
+        schemas: global.schemas.clone(),
     };
     let results = match backport::backport(&req, settings.as_ref(), None).await {
         Ok(r) => r,

@@ -16,6 +16,7 @@ pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
         branches: args.branches.clone(),
         cache_dir: super::cache_dir(global),
         main_ref: None,
+        schemas: global.schemas.clone(),
     };
     let mut plan = match sync::plan(&req).await {
         Ok(p) => p,
@@ -153,6 +154,7 @@ async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> Exi
         branches: Vec::new(),
         cache_dir: super::cache_dir(global),
         main_ref: None,
+        schemas: global.schemas.clone(),
     };
     let (plan, results) = match publish::publish(&req, &settings).await {
         Ok(r) => r,

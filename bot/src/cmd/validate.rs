@@ -13,7 +13,7 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs, out: &mut Printer) ->
         repo: global.repo.clone(),
         branches: args.branches.clone(),
         all: args.all,
-        schemas: args.schemas.clone(),
+        schemas: global.schemas.clone(),
         cache_dir: super::cache_dir(global),
     };
     let reports = match validate::validate(&req).await {

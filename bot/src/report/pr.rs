@@ -26,6 +26,8 @@ pub struct PrBody<'a> {
     pub skipped: &'a [Skip],
     pub diff: &'a ManifestDiff,
     pub baseline_note: Option<&'a str>,
+    /// `validate` on the branch with this change applied.
+    pub validation: Option<&'a crate::validate::Verdict>,
 }
 
 /// `chore(cert-manager): bump v1.14.7 → v1.16.5`, with the branch for release branches.
@@ -88,6 +90,7 @@ struct Ctx {
     diffs: Vec<DiffBlock>,
     omitted: Option<String>,
     rendered_file: String,
+    validation: Option<crate::validate::Verdict>,
 }
 
 #[derive(Serialize)]
@@ -302,6 +305,7 @@ fn context(b: &PrBody<'_>) -> Ctx {
         diffs,
         omitted: None,
         rendered_file: b.addon.rendered_file().display().to_string(),
+        validation: b.validation.cloned(),
     }
 }
 

@@ -54,6 +54,8 @@ pub struct BackportRequest {
     /// Plan only: no fetch, no push, no GitHub write (GitHub is read when settings are given,
     /// for the source PRs' labels and the existing backport PRs).
     pub dry_run: bool,
+    /// Kubernetes schema sets for the validation section of PR bodies.
+    pub schemas: Option<PathBuf>,
 }
 
 /// What happened (or, with `--dry-run`, would happen) to one change on one branch.
@@ -185,6 +187,7 @@ struct Ctx<'a> {
     permits: Arc<tokio::sync::Semaphore>,
     prefix: String,
     remote_name: String,
+    store: Option<Arc<crate::validate::SchemaStore>>,
 }
 
 /// Carry the requested changes. Errors that stop the whole job (no config, cannot fetch) are
@@ -285,6 +288,10 @@ pub async fn backport(
         permits: Arc::new(super::helm_permits()),
         prefix,
         remote_name,
+        store: req
+            .schemas
+            .clone()
+            .map(|d| Arc::new(crate::validate::SchemaStore::new(d))),
     };
 
     let mut results = Vec::new();
@@ -759,6 +766,7 @@ impl Ctx<'_> {
                         },
                         summary: String::new(),
                         labels: vec!["removed-objects".into()],
+                        verdict: None,
                     });
                 }
                 continue;
@@ -777,7 +785,24 @@ impl Ctx<'_> {
             if old_text == rendered.text {
                 continue;
             }
-            let (summary, labels) = describe(&old_text, &rendered.text, &lb.bundle);
+            let (summary, mut labels) = describe(&old_text, &rendered.text, &lb.bundle);
+            let verdict = {
+                let (branch, loaded, store) =
+                    (branch.clone(), after.loaded.clone(), self.store.clone());
+                let (addon, new) = (a.clone(), rendered.manifests.clone());
+                blocking(move || {
+                    let siblings = crate::validate::parse_renders(&loaded);
+                    Ok(crate::validate::check_change(
+                        &branch,
+                        &siblings,
+                        &addon,
+                        &new,
+                        store.as_deref(),
+                    ))
+                })
+                .await?
+            };
+            labels.extend(verdict.labels.iter().cloned());
             out.push(Rerendered {
                 addon: a.clone(),
                 from: old.map(|o| o.bundle.version.to_string()),
@@ -788,6 +813,7 @@ impl Ctx<'_> {
                 },
                 summary,
                 labels,
+                verdict: Some(verdict),
             });
         }
         Ok(out)
@@ -813,6 +839,8 @@ struct Rerendered {
     /// Markdown lines: what changes in the branch's rendered manifests.
     summary: String,
     labels: Vec<String>,
+    /// `validate` on the branch with this render.
+    verdict: Option<crate::validate::Verdict>,
 }
 
 /// Whether `branch` takes changes at all, given the source PR's labels.
@@ -899,6 +927,9 @@ fn body(
                 r.to.as_deref().unwrap_or("(removed)"),
                 r.summary
             ));
+            if let Some(v) = &r.verdict {
+                b.push_str(&validation_lines(v));
+            }
         }
     } else {
         b.push_str(&format!(
@@ -919,6 +950,32 @@ fn body(
         branch.name
     ));
     b
+}
+
+/// The validation of one re-rendered bundle, as nested Markdown list items.
+fn validation_lines(v: &crate::validate::Verdict) -> String {
+    if v.errors == 0 && v.warnings == 0 {
+        let schemas = if v.schemas {
+            ""
+        } else {
+            " (built-in kinds not checked against schemas)"
+        };
+        return format!(
+            "  - validate on Kubernetes {}: no problems{schemas}\n",
+            v.kubernetes
+        );
+    }
+    let mut s = format!(
+        "  - validate on Kubernetes {}: **{} error(s), {} warning(s)**\n",
+        v.kubernetes, v.errors, v.warnings
+    );
+    for l in &v.lines {
+        s.push_str(&format!("    - {l}\n"));
+    }
+    if v.more > 0 {
+        s.push_str(&format!("    - … and {} more\n", v.more));
+    }
+    s
 }
 
 /// Post, or bring up to date, the one comment on the source PR saying where the change went.

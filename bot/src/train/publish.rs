@@ -390,7 +390,13 @@ impl AddonCtx<'_> {
 fn is_managed_label(l: &str) -> bool {
     matches!(
         l,
-        "crd-change" | "image-change" | "rbac-change" | "removed-objects" | "backport-conflict"
+        "crd-change"
+            | "image-change"
+            | "rbac-change"
+            | "removed-objects"
+            | "backport-conflict"
+            | "validation-failed"
+            | "removed-api"
     )
 }
 

@@ -31,6 +31,8 @@ pub struct SyncRequest {
     /// Read `main` (and `branches.toml`) from this ref instead of the work tree, e.g.
     /// `refs/remotes/origin/main` when acting: commits must build on what the remote has.
     pub main_ref: Option<String>,
+    /// Kubernetes schema sets for the validation section of PR bodies (`validate --schemas`).
+    pub schemas: Option<PathBuf>,
 }
 
 /// Where a branch's bundles were read from.
@@ -151,6 +153,10 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
     let helm = Arc::new(Helm::locate().map_err(JobError::HelmMissing)?);
     let fetcher = Arc::new(Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?);
     let permits = Arc::new(super::helm_permits());
+    let store = req
+        .schemas
+        .clone()
+        .map(|d| Arc::new(crate::validate::SchemaStore::new(d)));
 
     let mut out = SyncPlan::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -166,6 +172,14 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
                 message: config::ConfigErrors(p.errors.clone()).to_string(),
             });
         }
+        let siblings = {
+            let loaded = state.bundles.loaded.clone();
+            Arc::new(
+                tokio::task::spawn_blocking(move || crate::validate::parse_renders(&loaded))
+                    .await
+                    .expect("parsing renders does not panic"),
+            )
+        };
         for lb in state
             .bundles
             .loaded
@@ -179,6 +193,8 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
                 helm: helm.clone(),
                 fetcher: fetcher.clone(),
                 permits: permits.clone(),
+                siblings: siblings.clone(),
+                store: store.clone(),
             };
             tasks.spawn(async move {
                 let (addon, branch) = (job.bundle.bundle.name.clone(), job.branch.name.clone());
@@ -292,6 +308,9 @@ struct Job {
     helm: Arc<Helm>,
     fetcher: Arc<Fetcher>,
     permits: Arc<tokio::sync::Semaphore>,
+    /// The branch's bundles with their parsed renders, for validating the change in context.
+    siblings: Arc<Vec<(LoadedBundle, Result<Manifests, String>)>>,
+    store: Option<Arc<crate::validate::SchemaStore>>,
 }
 
 impl Job {
@@ -369,6 +388,19 @@ impl Job {
         entry.action = Action::Update;
 
         let new = self.render(&target).await?;
+        let verdict = {
+            let (branch, siblings, store) = (
+                self.branch.clone(),
+                self.siblings.clone(),
+                self.store.clone(),
+            );
+            let (addon, new_m) = (b.name.to_string(), new.manifests.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::validate::check_change(&branch, &siblings, &addon, &new_m, store.as_deref())
+            })
+            .await
+            .map_err(|e| format!("validation task failed: {e}"))?
+        };
         let old = match self.baseline(current.as_ref()).await? {
             Some(m) => m,
             None => Manifests::parse("").map_err(|e| e.to_string())?,
@@ -393,8 +425,10 @@ impl Job {
             baseline_note: (self.origin == Origin::NotCut).then_some(
                 "This branch is not cut in this repository yet: the baseline is the current pin rendered for its minor.",
             ),
+            validation: Some(&verdict),
         };
         entry.labels = report::labels(b, &diff);
+        entry.labels.extend(verdict.labels.iter().cloned());
         entry.title = Some(report::title(b, &self.branch, &b.version, &target.version));
         entry.body =
             Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);

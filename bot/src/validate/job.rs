@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::{check_branch, BundleRender, Check, Finding, SchemaStore, Severity};
 use crate::config::{self, BranchStatus, LoadedBundle, Train, TrainBranch};
 use crate::git;
-use crate::manifest::Manifests;
 use crate::train::JobError;
 use crate::upstream::{Fetcher, SkipReason};
 
@@ -94,23 +93,18 @@ pub async fn validate(req: &ValidateRequest) -> Result<Vec<BranchReport>, JobErr
         let (store_c, branch_c) = (store.clone(), branch.clone());
         let loaded = bundles.loaded.clone();
         let (objects, mut checked) = tokio::task::spawn_blocking(move || {
-            let renders: Vec<BundleRender<'_>> = loaded
+            let parsed = super::parse_renders(&loaded);
+            let renders: Vec<BundleRender<'_>> = parsed
                 .iter()
-                .map(|b| BundleRender {
+                .map(|(b, m)| BundleRender {
                     bundle: b,
-                    manifests: match &b.rendered {
-                        Some(text) => Manifests::parse(text).map_err(|e| e.to_string()),
-                        None => Err(format!(
-                            "no committed render at {}; run `ake-bot render`",
-                            b.bundle.rendered_file().display()
-                        )),
-                    },
+                    manifests: m.as_ref().map_err(Clone::clone),
                 })
                 .collect();
             let objects = renders
                 .iter()
                 .filter_map(|r| r.manifests.as_ref().ok())
-                .map(Manifests::len)
+                .map(|m| m.len())
                 .sum::<usize>();
             (
                 objects,

@@ -93,10 +93,126 @@ impl Finding {
     }
 }
 
-/// One bundle's committed render, parsed.
+/// One bundle's render, parsed (or why it could not be).
 pub struct BundleRender<'a> {
     pub bundle: &'a LoadedBundle,
-    pub manifests: Result<Manifests, String>,
+    pub manifests: Result<&'a Manifests, String>,
+}
+
+/// What a PR body says about validation of one branch, and the labels it earns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub branch: String,
+    pub kubernetes: String,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Whether built-in kinds were checked against schemas (a schema directory was given).
+    pub schemas: bool,
+    /// The findings, one Markdown line each, errors first (at most [`VERDICT_LINES`]).
+    pub lines: Vec<String>,
+    /// Findings left out of `lines`.
+    pub more: usize,
+    pub labels: Vec<String>,
+}
+
+/// How many findings a PR body lists.
+pub const VERDICT_LINES: usize = 20;
+
+/// Sum up `findings` (already limited to what a PR changes) for a PR body.
+pub fn verdict(branch: &TrainBranch, findings: &[Finding], schemas: bool) -> Verdict {
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let mut labels = Vec::new();
+    if errors > 0 {
+        labels.push("validation-failed".to_string());
+    }
+    if findings.iter().any(|f| f.check == Check::RemovedApi) {
+        labels.push("removed-api".to_string());
+    }
+    let lines: Vec<String> = findings
+        .iter()
+        .take(VERDICT_LINES)
+        .map(|f| {
+            let sev = match f.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            let at = match (&f.object, f.doc, f.line) {
+                (Some(o), Some(d), Some(l)) => format!("`{o}` (document {d}, line {l}): "),
+                (Some(o), _, _) => format!("`{o}`: "),
+                _ => String::new(),
+            };
+            format!("**{sev}** {at}{}", f.message.replace('\n', " "))
+        })
+        .collect();
+    Verdict {
+        branch: branch.name.to_string(),
+        kubernetes: branch.kubernetes.to_string(),
+        errors,
+        warnings: findings.len() - errors,
+        schemas,
+        more: findings.len().saturating_sub(lines.len()),
+        lines,
+        labels,
+    }
+}
+
+/// Validate `branch` with `addon`'s render replaced by `new` (what a PR proposes), keeping
+/// only the findings about `addon`: the PR is answerable for those.
+pub fn check_change(
+    branch: &TrainBranch,
+    siblings: &[(LoadedBundle, Result<Manifests, String>)],
+    addon: &str,
+    new: &Manifests,
+    schemas: Option<&SchemaStore>,
+) -> Verdict {
+    let renders: Vec<BundleRender<'_>> = siblings
+        .iter()
+        .map(|(b, m)| BundleRender {
+            bundle: b,
+            manifests: if b.bundle.name.as_str() == addon {
+                Ok(new)
+            } else {
+                m.as_ref().map_err(Clone::clone)
+            },
+        })
+        .collect();
+    // The change's own findings, and whether schemas could be used at all (a missing schema
+    // set is the branch's problem, not this PR's: a warning here, an error in `validate`).
+    let findings: Vec<Finding> = check_branch(branch, &renders, schemas)
+        .into_iter()
+        .filter(|f| {
+            f.bundle.as_deref() == Some(addon)
+                || (schemas.is_some() && f.bundle.is_none() && f.check == Check::Schemas)
+        })
+        .map(|mut f| {
+            if f.bundle.is_none() {
+                f.severity = Severity::Warning;
+            }
+            f
+        })
+        .collect();
+    let with_schemas = schemas.is_some_and(|s| s.set(branch.kubernetes).is_ok());
+    verdict(branch, &findings, with_schemas)
+}
+
+/// Parse each bundle's committed render (once; every check of a branch shares them).
+pub fn parse_renders(bundles: &[LoadedBundle]) -> Vec<(LoadedBundle, Result<Manifests, String>)> {
+    bundles
+        .iter()
+        .map(|b| {
+            let m = match &b.rendered {
+                Some(text) => Manifests::parse(text).map_err(|e| e.to_string()),
+                None => Err(format!(
+                    "no committed render at {}; run `ake-bot render`",
+                    b.bundle.rendered_file().display()
+                )),
+            };
+            (b.clone(), m)
+        })
+        .collect()
 }
 
 /// Check every bundle of `branch`. `schemas`: `None` skips schema validation of built-in
@@ -125,7 +241,7 @@ pub fn check_branch(
 
     let parsed: Vec<(&LoadedBundle, &Manifests)> = renders
         .iter()
-        .filter_map(|r| r.manifests.as_ref().ok().map(|m| (r.bundle, m)))
+        .filter_map(|r| r.manifests.as_ref().ok().map(|m| (r.bundle, *m)))
         .collect();
     for r in renders {
         if let Err(e) = &r.manifests {
