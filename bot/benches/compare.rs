@@ -1,14 +1,17 @@
 //! Side-by-side timings: each measurement runs ake-bot's code and a reference tool on the same
 //! data in the same invocation, and prints the ratio. Not a test: nothing asserts on time.
 //!
-//!   scripts/with-helm cargo bench --bench compare
+//!   scripts/with-helm scripts/with-schemas cargo bench --bench compare
 //!
 //! 1. version lookup on the largest real index (grafana, 4 MB, 3,591 versions):
 //!    ake-bot parse + choose  vs  `helm search repo` over the same cached index;
 //! 2. `ake-bot sync --dry-run` over all bundles × branches  vs  the `helm template` runs that
 //!    plan needs, back to back (the floor any helm-based tool pays);
 //! 3. semantic diff of two kube-prometheus-stack renders with CRDs (5 MB each)
-//!    vs  `git diff --no-index` on the same two files.
+//!    vs  `git diff --no-index` on the same two files;
+//! 4. `ake-bot validate --all` (every bundle on main and the release branches, strict schemas
+//!    and CRDs)  vs  kubernetes-validate --strict on the same renders for the same minors.
+//!    Needs scripts/with-schemas (AKE_BOT_SCHEMAS, KUBERNETES_VALIDATE).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -179,6 +182,63 @@ fn main() {
     row(
         "  of which: parsing both renders (2 x 5 MB)",
         parse_only,
+        reference,
+    );
+
+    // 4. validate every branch vs kubernetes-validate on the same files and minors.
+    let (Some(schemas), Some(kv)) = (
+        std::env::var_os("AKE_BOT_SCHEMAS"),
+        std::env::var_os("KUBERNETES_VALIDATE"),
+    ) else {
+        println!("(validate vs kubernetes-validate skipped: run through scripts/with-schemas)");
+        return;
+    };
+    let repo = ake_bot_testkit::ConfigRepo::from_project();
+    repo.git_init();
+    for minor in ["1.32", "1.31"] {
+        repo.cut_release_branch(minor);
+    }
+    let files: Vec<PathBuf> = ["argo-cd", "cert-manager", "kube-prometheus-stack"]
+        .iter()
+        .map(|b| {
+            repo.path()
+                .join(format!("bundles/{b}/rendered/manifests.yaml"))
+        })
+        .collect();
+    let ours = median(|| {
+        let out = Command::new(bin)
+            .args(["validate", "--all", "--output", "json", "--repo"])
+            .arg(repo.path())
+            .arg("--schemas")
+            .arg(&schemas)
+            .env("AKE_BOT_CACHE_DIR", cache_dir.path())
+            .output()
+            .expect("ake-bot validate");
+        // release-1.24 is not cut here (a warning); the others validate clean.
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    });
+    let reference = median(|| {
+        for minor in ["1.33.0", "1.32.0", "1.31.0"] {
+            let out = Command::new(&kv)
+                .args(["--strict", "--quiet", "-k", minor])
+                .args(&files)
+                .output()
+                .expect("kubernetes-validate");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    });
+    row(
+        "validate --all (3 branches x 3 bundles) vs kubernetes-validate",
+        ours,
         reference,
     );
 }

@@ -172,14 +172,11 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
                 message: config::ConfigErrors(p.errors.clone()).to_string(),
             });
         }
-        let siblings = {
-            let loaded = state.bundles.loaded.clone();
-            Arc::new(
-                tokio::task::spawn_blocking(move || crate::validate::parse_renders(&loaded))
-                    .await
-                    .expect("parsing renders does not panic"),
-            )
-        };
+        // Parsed once per branch, by whichever job needs it first, while others still render.
+        let siblings = Arc::new(Siblings {
+            loaded: state.bundles.loaded.clone(),
+            parsed: tokio::sync::OnceCell::new(),
+        });
         for lb in state
             .bundles
             .loaded
@@ -301,6 +298,28 @@ fn load_branches(
     Ok(out)
 }
 
+/// A branch's bundles and, once a job asks, their parsed renders.
+struct Siblings {
+    loaded: Vec<LoadedBundle>,
+    parsed: tokio::sync::OnceCell<Arc<Vec<(LoadedBundle, Result<Manifests, String>)>>>,
+}
+
+impl Siblings {
+    async fn parsed(&self) -> Arc<Vec<(LoadedBundle, Result<Manifests, String>)>> {
+        self.parsed
+            .get_or_init(|| async {
+                let loaded = self.loaded.clone();
+                Arc::new(
+                    tokio::task::spawn_blocking(move || crate::validate::parse_renders(&loaded))
+                        .await
+                        .expect("parsing renders does not panic"),
+                )
+            })
+            .await
+            .clone()
+    }
+}
+
 struct Job {
     bundle: LoadedBundle,
     branch: TrainBranch,
@@ -308,8 +327,8 @@ struct Job {
     helm: Arc<Helm>,
     fetcher: Arc<Fetcher>,
     permits: Arc<tokio::sync::Semaphore>,
-    /// The branch's bundles with their parsed renders, for validating the change in context.
-    siblings: Arc<Vec<(LoadedBundle, Result<Manifests, String>)>>,
+    /// The branch's bundles, for validating the change in context.
+    siblings: Arc<Siblings>,
     store: Option<Arc<crate::validate::SchemaStore>>,
 }
 
@@ -391,7 +410,7 @@ impl Job {
         let verdict = {
             let (branch, siblings, store) = (
                 self.branch.clone(),
-                self.siblings.clone(),
+                self.siblings.parsed().await,
                 self.store.clone(),
             );
             let (addon, new_m) = (b.name.to_string(), new.manifests.clone());

@@ -181,7 +181,7 @@ pub fn check_change(
         .collect();
     // The change's own findings, and whether schemas could be used at all (a missing schema
     // set is the branch's problem, not this PR's: a warning here, an error in `validate`).
-    let findings: Vec<Finding> = check_branch(branch, &renders, schemas)
+    let findings: Vec<Finding> = check_branch_for(branch, &renders, schemas, Some(addon))
         .into_iter()
         .filter(|f| {
             f.bundle.as_deref() == Some(addon)
@@ -221,6 +221,17 @@ pub fn check_branch(
     branch: &TrainBranch,
     renders: &[BundleRender<'_>],
     schemas: Option<&SchemaStore>,
+) -> Vec<Finding> {
+    check_branch_for(branch, renders, schemas, None)
+}
+
+/// [`check_branch`], checking only the objects of bundle `only` (the others still provide
+/// CRDs, namespaces and duplicates): what a PR that changes one bundle answers for.
+pub fn check_branch_for(
+    branch: &TrainBranch,
+    renders: &[BundleRender<'_>],
+    schemas: Option<&SchemaStore>,
+    only: Option<&str>,
 ) -> Vec<Finding> {
     let minor = branch.kubernetes;
     let mut findings = Vec::new();
@@ -269,9 +280,33 @@ pub fn check_branch(
         }
     }
 
-    let mut seen: BTreeMap<(String, String, Option<String>, String), String> = BTreeMap::new();
+    // Where each object lives, across bundles: the duplicate check needs every bundle even
+    // when only one is being checked.
+    let effective_ns = |b: &LoadedBundle, o: &Object| {
+        is_namespaced(o, &crds).then(|| {
+            o.key
+                .namespace
+                .clone()
+                .unwrap_or_else(|| b.bundle.namespace.clone())
+        })
+    };
+    let mut owners: BTreeMap<(String, String, Option<String>, String), Vec<&str>> = BTreeMap::new();
+    for (b, m) in &parsed {
+        for o in m.objects() {
+            let key = (
+                o.key.group.clone(),
+                o.key.kind.clone(),
+                effective_ns(b, o),
+                o.key.name.clone(),
+            );
+            owners.entry(key).or_default().push(b.bundle.name.as_str());
+        }
+    }
     for (b, m) in &parsed {
         let bundle = b.bundle.name.as_str();
+        if only.is_some_and(|a| a != bundle) {
+            continue;
+        }
         for o in m.objects() {
             let at = |severity, check, message: String| Finding {
                 severity,
@@ -283,15 +318,10 @@ pub fn check_branch(
                 object: Some(o.key.to_string()),
                 message,
             };
-            let namespaced = check_object(o, minor, set, &crds, &mut |s, c, msg| {
+            check_object(o, minor, set, &crds, &mut |s, c, msg| {
                 findings.push(at(s, c, msg))
             });
-            let ns = namespaced.then(|| {
-                o.key
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| b.bundle.namespace.clone())
-            });
+            let ns = effective_ns(b, o);
             if let Some(ns) = &ns {
                 if !namespaces.contains(ns) {
                     findings.push(at(
@@ -307,15 +337,22 @@ pub fn check_branch(
                 ns,
                 o.key.name.clone(),
             );
-            match seen.get(&key) {
-                Some(first) if first != bundle => findings.push(at(
+            let others: Vec<&str> = owners
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|x| *x != bundle)
+                .collect();
+            if !others.is_empty() {
+                findings.push(at(
                     Severity::Error,
                     Check::Duplicate,
-                    format!("also defined by bundle {first}: the two would overwrite each other"),
-                )),
-                _ => {
-                    seen.insert(key, bundle.to_string());
-                }
+                    format!(
+                        "also defined by bundle {}: the two would overwrite each other",
+                        others.join(", ")
+                    ),
+                ));
             }
         }
     }
@@ -323,14 +360,22 @@ pub fn check_branch(
     findings
 }
 
-/// Check one object; report through `report`. Returns whether it is namespaced.
+/// Whether `o` lives in a namespace: its CRD's scope, else the built-in scope table.
+fn is_namespaced(o: &Object, crds: &Crds) -> bool {
+    match crds.get(&o.api_version, &o.key.kind) {
+        Some(c) => c.namespaced,
+        None => !apis::is_cluster_scoped(&o.key.group, &o.key.kind),
+    }
+}
+
+/// Check one object; report through `report`.
 fn check_object(
     o: &Object,
     minor: KubeMinor,
     set: Option<&schemas::SchemaSet>,
     crds: &Crds,
     report: &mut dyn FnMut(Severity, Check, String),
-) -> bool {
+) {
     let (gv, kind) = (o.api_version.as_str(), o.key.kind.as_str());
     if let Some(api) = apis::lookup(gv, kind) {
         if !api.served_in(minor) {
@@ -343,7 +388,7 @@ fn check_object(
                 _ => format!("{gv} {kind} is not served before Kubernetes {}", api.since),
             };
             report(Severity::Error, Check::RemovedApi, message);
-            return !apis::is_cluster_scoped(&o.key.group, kind);
+            return;
         }
         if let Some(r) = api.removed {
             if r.minor <= minor.minor + DEPRECATION_HORIZON {
@@ -365,16 +410,16 @@ fn check_object(
                 schema_errors(&v, &o.value, &mut |m| {
                     report(Severity::Error, Check::Schema, m)
                 });
-                return !apis::is_cluster_scoped(&o.key.group, kind);
+                return;
             }
             Ok(Lookup::Missing) => {}
             Err(e) => {
                 report(Severity::Error, Check::Schemas, e);
-                return !apis::is_cluster_scoped(&o.key.group, kind);
+                return;
             }
         }
     } else if is_builtin_group(&o.key.group) && crds.defines_kind(&o.key.group, kind).is_none() {
-        return !apis::is_cluster_scoped(&o.key.group, kind);
+        return;
     }
     match crds.get(gv, kind) {
         Some(c) if !c.served => {
@@ -383,25 +428,21 @@ fn check_object(
                 Check::CustomResource,
                 format!("CRD {} (bundle {}) does not serve {gv}", c.crd, c.bundle),
             );
-            c.namespaced
         }
-        Some(c) => {
-            match c.validator() {
-                Ok(v) => schema_errors(v, &o.value, &mut |m| {
-                    report(
-                        Severity::Error,
-                        Check::CustomResource,
-                        format!("{m} (CRD {})", c.crd),
-                    )
-                }),
-                Err(e) => report(
+        Some(c) => match c.validator() {
+            Ok(v) => schema_errors(v, &o.value, &mut |m| {
+                report(
                     Severity::Error,
                     Check::CustomResource,
-                    format!("CRD {} (bundle {}): {e}", c.crd, c.bundle),
-                ),
-            }
-            c.namespaced
-        }
+                    format!("{m} (CRD {})", c.crd),
+                )
+            }),
+            Err(e) => report(
+                Severity::Error,
+                Check::CustomResource,
+                format!("CRD {} (bundle {}): {e}", c.crd, c.bundle),
+            ),
+        },
         None => {
             let message = match crds.defines_kind(&o.key.group, kind) {
                 Some(other) => format!(
@@ -418,7 +459,6 @@ fn check_object(
                 ),
             };
             report(Severity::Error, Check::UnknownKind, message);
-            true
         }
     }
 }
