@@ -301,11 +301,11 @@ fn load_branches(
 /// A branch's bundles and, once a job asks, their parsed renders.
 struct Siblings {
     loaded: Vec<LoadedBundle>,
-    parsed: tokio::sync::OnceCell<Arc<Vec<(LoadedBundle, Result<Manifests, String>)>>>,
+    parsed: tokio::sync::OnceCell<Arc<crate::validate::ParsedRenders>>,
 }
 
 impl Siblings {
-    async fn parsed(&self) -> Arc<Vec<(LoadedBundle, Result<Manifests, String>)>> {
+    async fn parsed(&self) -> Arc<crate::validate::ParsedRenders> {
         self.parsed
             .get_or_init(|| async {
                 let loaded = self.loaded.clone();

@@ -198,8 +198,11 @@ pub fn check_change(
     verdict(branch, &findings, with_schemas)
 }
 
+/// A branch's bundles with their parsed renders (or why a render could not be read).
+pub type ParsedRenders = Vec<(LoadedBundle, Result<Manifests, String>)>;
+
 /// Parse each bundle's committed render (once; every check of a branch shares them).
-pub fn parse_renders(bundles: &[LoadedBundle]) -> Vec<(LoadedBundle, Result<Manifests, String>)> {
+pub fn parse_renders(bundles: &[LoadedBundle]) -> ParsedRenders {
     bundles
         .iter()
         .map(|b| {
