@@ -325,3 +325,142 @@ fn a_sync_pr_body_carries_the_validation_of_its_branch() {
         "{body}"
     );
 }
+
+/// Point `schema_url` at a host and run validate with no schema directory: the cache fills
+/// with just the files the objects need (a missing one remembered), then serves later runs.
+fn with_schema_url(repo: &ConfigRepo, host: &str, mirror_to: Option<&std::path::Path>) {
+    let toml = repo.read("branches.toml").replacen(
+        "tag_format = ",
+        &format!("schema_url = \"{host}/{{version}}-local-strict/{{file}}\"\ntag_format = "),
+        1,
+    );
+    let toml = match mirror_to {
+        Some(dir) => toml.replace(
+            "[mirrors]\n",
+            &format!("[mirrors]\n\"{host}\" = \"{}\"\n", dir.display()),
+        ),
+        None => toml,
+    };
+    repo.write("branches.toml", &toml);
+}
+
+fn validate_cached(repo: &ConfigRepo, cache: &std::path::Path) -> (Run, Value) {
+    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
+        .unwrap()
+        .args(["validate", "--branch", "main", "--output", "json", "--repo"])
+        .arg(repo.path())
+        .env_remove("AKE_BOT_SCHEMAS")
+        .env("AKE_BOT_CACHE_DIR", cache)
+        .output()
+        .unwrap()
+        .into();
+    let json = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    (run, json)
+}
+
+#[test]
+fn schemas_come_from_a_url_template_through_a_mirror_into_the_cache() {
+    let repo = repo(true);
+    with_schema_url(&repo, "https://schemas.example", Some(&schemas_dir()));
+    let cache = tempfile::tempdir().unwrap();
+    let (run, report) = validate_cached(&repo, cache.path());
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let f = findings(&report, "main");
+    assert!(
+        has(
+            &f,
+            "error schema Deployment tenant-extras/web: /spec/replicas"
+        ),
+        "{f:#?}"
+    );
+    assert!(
+        has(&f, "error unknown-kind Widget.widgets.example.com"),
+        "{f:#?}"
+    );
+    let dir = cache.path().join("schemas/v1.33.0-local-strict");
+    assert!(dir.join("deployment-apps-v1.json").exists());
+    assert!(dir.join("_definitions.json").exists());
+    assert!(
+        dir.join("widget-widgets-v1.json.missing").exists(),
+        "a missing schema is remembered"
+    );
+    assert!(
+        !dir.join("cronjob-batch-v1.json").exists(),
+        "only what the objects need"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_fetched_over_http_are_cached_for_the_next_run() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    struct Files {
+        root: std::path::PathBuf,
+        hits: Arc<AtomicUsize>,
+    }
+    impl wiremock::Respond for Files {
+        fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+            self.hits.fetch_add(1, Ordering::SeqCst);
+            match std::fs::read(self.root.join(req.url.path().trim_start_matches('/'))) {
+                Ok(b) => wiremock::ResponseTemplate::new(200).set_body_bytes(b),
+                Err(_) => wiremock::ResponseTemplate::new(404),
+            }
+        }
+    }
+    let server = wiremock::MockServer::start().await;
+    let hits = Arc::new(AtomicUsize::new(0));
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(Files {
+            root: schemas_dir(),
+            hits: hits.clone(),
+        })
+        .mount(&server)
+        .await;
+    let repo = repo(false);
+    with_schema_url(&repo, &server.uri(), None);
+    repo.git(&["commit", "-q", "-am", "schema_url"]);
+    let cache = tempfile::tempdir().unwrap();
+    let (first, report) = {
+        let (r, c) = (repo.path().to_path_buf(), cache.path().to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
+                .unwrap()
+                .args(["validate", "--branch", "main", "--output", "json", "--repo"])
+                .arg(&r)
+                .env_remove("AKE_BOT_SCHEMAS")
+                .env("AKE_BOT_CACHE_DIR", &c)
+                .output()
+                .unwrap()
+                .into();
+            let v: Value = serde_json::from_str(&run.stdout).unwrap();
+            (run, v)
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(findings(&report, "main").is_empty(), "{report:#}");
+    let fetched = hits.load(Ordering::SeqCst);
+    assert!(fetched > 10, "{fetched} schema files fetched");
+    let (r, c) = (repo.path().to_path_buf(), cache.path().to_path_buf());
+    let second: Run = tokio::task::spawn_blocking(move || {
+        assert_cmd::Command::cargo_bin("ake-bot")
+            .unwrap()
+            .args(["validate", "--branch", "main", "--repo"])
+            .arg(&r)
+            .env_remove("AKE_BOT_SCHEMAS")
+            .env("AKE_BOT_CACHE_DIR", &c)
+            .output()
+            .unwrap()
+            .into()
+    })
+    .await
+    .unwrap();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        fetched,
+        "the second run fetched nothing"
+    );
+}

@@ -42,6 +42,13 @@ struct RawTrain {
     /// `support_window`: how many release branches stay supported; `branch cut` marks older
     /// ones eol. Default: no limit.
     support_window: Option<u32>,
+    /// `schemas`: a directory of Kubernetes JSON schema sets (`v1.32.0-local-strict/…`),
+    /// relative to the repository root. `--schemas` overrides it. Default: none.
+    schemas: Option<String>,
+    /// `schema_url`: where to fetch schemas that are not cached, with `{version}` (`v1.32.0`),
+    /// `{minor}` (`1.32`) and `{file}` (`deployment-apps-v1.json`); mirrors apply. Used when
+    /// no schema directory is given. Default: none.
+    schema_url: Option<String>,
 }
 
 fn default_tag_format() -> String {
@@ -179,6 +186,10 @@ pub struct Train {
     pub tag_format: String,
     pub mirrors: Mirrors,
     pub support_window: Option<u32>,
+    /// Kubernetes schema sets (absolute).
+    pub schemas: Option<PathBuf>,
+    /// URL template for schemas not in the cache.
+    pub schema_url: Option<String>,
 }
 
 impl Train {
@@ -392,6 +403,14 @@ pub fn parse(
         mirrors.push((prefix_norm, target));
     }
 
+    if let Some(t) = &raw.schema_url {
+        if !t.contains("{file}") {
+            errors.push(
+                ConfigError::new(path, format!("schema_url {t:?} has no {{file}} placeholder"))
+                    .hint("e.g. https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/{version}-standalone-strict/{file}"),
+            );
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -402,6 +421,8 @@ pub fn parse(
         tag_format: raw.tag_format,
         mirrors: Mirrors(mirrors),
         support_window: raw.support_window,
+        schemas: raw.schemas.map(|d| repo_root.join(d)),
+        schema_url: raw.schema_url,
     })
 }
 

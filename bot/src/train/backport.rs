@@ -275,6 +275,7 @@ pub async fn backport(
     };
     let helm = Arc::new(Helm::locate().map_err(JobError::HelmMissing)?);
     let fetcher = Arc::new(Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?);
+    let train_schemas = train.schemas.clone();
     let ctx = Ctx {
         req,
         settings,
@@ -291,6 +292,7 @@ pub async fn backport(
         store: req
             .schemas
             .clone()
+            .or_else(|| train_schemas.clone())
             .map(|d| Arc::new(crate::validate::SchemaStore::new(d))),
     };
 

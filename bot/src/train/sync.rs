@@ -156,6 +156,7 @@ pub async fn plan(req: &SyncRequest) -> Result<SyncPlan, JobError> {
     let store = req
         .schemas
         .clone()
+        .or_else(|| train.schemas.clone())
         .map(|d| Arc::new(crate::validate::SchemaStore::new(d)));
 
     let mut out = SyncPlan::default();

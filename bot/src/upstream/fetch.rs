@@ -169,6 +169,30 @@ impl Fetcher {
         })
     }
 
+    /// Any file by URL, through the mirrors: `None` when it does not exist (HTTP 404, or no
+    /// such file in a mirror directory).
+    pub async fn fetch_optional(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>, UpstreamError> {
+        let source = self.mirrors.resolve(url);
+        let local = match &source {
+            Source::Dir(p) => Some(p.clone()),
+            Source::Url(u) => u.strip_prefix("file://").map(PathBuf::from),
+        };
+        if let Some(p) = local {
+            if !p.exists() {
+                return Ok(None);
+            }
+        }
+        match self.read(&source, limit).await {
+            Ok(b) => Ok(Some(b)),
+            Err(UpstreamError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn read(&self, source: &Source, limit: u64) -> Result<Vec<u8>, UpstreamError> {
         match source {
             Source::Dir(path) => read_file(path, limit).await,

@@ -1,6 +1,7 @@
 //! The `validate` job: which branches, where their renders live, and the checks that need the
 //! chart index (`kubeVersion`, caps).
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,7 +45,17 @@ pub async fn validate(req: &ValidateRequest) -> Result<Vec<BranchReport>, JobErr
         .await
         .expect("config loading does not panic")?;
     let names = branch_names(req, &train)?;
-    let store = req.schemas.clone().map(|d| Arc::new(SchemaStore::new(d)));
+    // Schemas: --schemas, else branches.toml's `schemas`, else a cache `schema_url` fills.
+    let from_url = match (&req.schemas, &train.schemas, &train.schema_url) {
+        (None, None, Some(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let schema_dir = match (&req.schemas, &train.schemas, &from_url) {
+        (Some(d), _, _) | (None, Some(d), _) => Some(d.clone()),
+        (None, None, Some(_)) => Some(req.cache_dir.join("schemas")),
+        _ => None,
+    };
+    let store = schema_dir.clone().map(|d| Arc::new(SchemaStore::new(d)));
     let fetcher = Fetcher::new(train.mirrors.clone(), req.cache_dir.clone())?;
     let mut reports = Vec::new();
     for name in names {
@@ -90,10 +101,25 @@ pub async fn validate(req: &ValidateRequest) -> Result<Vec<BranchReport>, JobErr
         for lb in &bundles.loaded {
             findings.extend(kube_version(&fetcher, lb, &branch).await);
         }
-        let (store_c, branch_c) = (store.clone(), branch.clone());
         let loaded = bundles.loaded.clone();
+        let parsed = tokio::task::spawn_blocking(move || super::parse_renders(&loaded))
+            .await
+            .expect("parsing does not panic");
+        if let (Some(template), Some(dir)) = (&from_url, &schema_dir) {
+            let kinds: BTreeSet<(String, String)> = parsed
+                .iter()
+                .filter_map(|(_, m)| m.as_ref().ok())
+                .flat_map(|m| m.objects())
+                .map(|o| (o.api_version.clone(), o.key.kind.clone()))
+                .collect();
+            if let Err(e) =
+                super::cache::fill(&fetcher, template, dir, branch.kubernetes, &kinds).await
+            {
+                findings.push(Finding::branch_wide(Severity::Error, Check::Schemas, e));
+            }
+        }
+        let (store_c, branch_c) = (store.clone(), branch.clone());
         let (objects, mut checked) = tokio::task::spawn_blocking(move || {
-            let parsed = super::parse_renders(&loaded);
             let renders: Vec<BundleRender<'_>> = parsed
                 .iter()
                 .map(|(b, m)| BundleRender {

@@ -4,6 +4,7 @@
 //! longer (or not yet) serves and ones about to go, duplicates across bundles, namespaces no
 //! bundle creates, and the chart's `kubeVersion`.
 
+mod cache;
 mod crd;
 mod job;
 mod schemas;
