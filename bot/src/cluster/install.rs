@@ -85,9 +85,21 @@ impl Installer {
     /// Server-side apply `object` (forcing ownership: the bot's render is the truth).
     pub async fn apply(&self, t: &Target, object: &Value) -> Result<(), String> {
         let api = self.api(t).await?;
+        let (_, namespaced) = self.resource(&t.api_version, &t.kind).await?;
         let mut object = object.clone();
-        if let (Some(ns), Some(meta)) = (&t.namespace, object["metadata"].as_object_mut()) {
-            meta.insert("namespace".into(), Value::String(ns.clone()));
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            match (&t.namespace, namespaced) {
+                // Rendered without one: it goes where the bundle goes (helm --namespace).
+                (Some(ns), true) => {
+                    meta.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                // Discovery decides scope, not our table: a cluster-scoped custom resource
+                // carries no namespace.
+                (_, false) => {
+                    meta.remove("namespace");
+                }
+                (None, true) => {}
+            }
         }
         api.patch(
             &t.name,
