@@ -344,11 +344,11 @@ fn with_schema_url(repo: &ConfigRepo, host: &str, mirror_to: Option<&std::path::
     repo.write("branches.toml", &toml);
 }
 
-fn validate_cached(repo: &ConfigRepo, cache: &std::path::Path) -> (Run, Value) {
+fn validate_cached(repo: &std::path::Path, cache: &std::path::Path) -> (Run, Value) {
     let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
         .unwrap()
         .args(["validate", "--branch", "main", "--output", "json", "--repo"])
-        .arg(repo.path())
+        .arg(repo)
         .env_remove("AKE_BOT_SCHEMAS")
         .env("AKE_BOT_CACHE_DIR", cache)
         .output()
@@ -364,7 +364,7 @@ fn schemas_come_from_a_url_template_through_a_mirror_into_the_cache() {
     let repo = repo(true);
     with_schema_url(&repo, "https://schemas.example", Some(&schemas_dir()));
     let cache = tempfile::tempdir().unwrap();
-    let (run, report) = validate_cached(&repo, cache.path());
+    let (run, report) = validate_cached(repo.path(), cache.path());
     assert_eq!(run.code, 1, "{}", run.stderr);
     let f = findings(&report, "main");
     assert!(
@@ -421,42 +421,17 @@ async fn schemas_fetched_over_http_are_cached_for_the_next_run() {
     with_schema_url(&repo, &server.uri(), None);
     repo.git(&["commit", "-q", "-am", "schema_url"]);
     let cache = tempfile::tempdir().unwrap();
-    let (first, report) = {
-        let (r, c) = (repo.path().to_path_buf(), cache.path().to_path_buf());
-        tokio::task::spawn_blocking(move || {
-            let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
-                .unwrap()
-                .args(["validate", "--branch", "main", "--output", "json", "--repo"])
-                .arg(&r)
-                .env_remove("AKE_BOT_SCHEMAS")
-                .env("AKE_BOT_CACHE_DIR", &c)
-                .output()
-                .unwrap()
-                .into();
-            let v: Value = serde_json::from_str(&run.stdout).unwrap();
-            (run, v)
-        })
-        .await
-        .unwrap()
+    let (r, c) = (repo.path().to_path_buf(), cache.path().to_path_buf());
+    let run = move || {
+        let (r, c) = (r.clone(), c.clone());
+        tokio::task::spawn_blocking(move || validate_cached(&r, &c))
     };
+    let (first, report) = run().await.unwrap();
     assert_eq!(first.code, 0, "{}", first.stderr);
     assert!(findings(&report, "main").is_empty(), "{report:#}");
     let fetched = hits.load(Ordering::SeqCst);
     assert!(fetched > 10, "{fetched} schema files fetched");
-    let (r, c) = (repo.path().to_path_buf(), cache.path().to_path_buf());
-    let second: Run = tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("ake-bot")
-            .unwrap()
-            .args(["validate", "--branch", "main", "--repo"])
-            .arg(&r)
-            .env_remove("AKE_BOT_SCHEMAS")
-            .env("AKE_BOT_CACHE_DIR", &c)
-            .output()
-            .unwrap()
-            .into()
-    })
-    .await
-    .unwrap();
+    let (second, _) = run().await.unwrap();
     assert_eq!(second.code, 0, "{}", second.stderr);
     assert_eq!(
         hits.load(Ordering::SeqCst),

@@ -476,7 +476,8 @@ impl Ctx<'_> {
                 self.carry_to(commit, source_pr, &change, &labels, &branch, &head),
                 span,
             )
-            .await;
+            .await
+            .unwrap_or_else(|message| Outcome::Failed { message });
             result.branches.push(BranchResult {
                 branch: name.clone(),
                 head,
@@ -530,24 +531,6 @@ impl Ctx<'_> {
     }
 
     async fn carry_to(
-        &self,
-        commit: &CommitSummary,
-        source_pr: Option<&PullSummary>,
-        change: &Change,
-        labels: &[String],
-        branch: &TrainBranch,
-        head: &str,
-    ) -> Outcome {
-        match self
-            .carry_to_inner(commit, source_pr, change, labels, branch, head)
-            .await
-        {
-            Ok(o) => o,
-            Err(message) => Outcome::Failed { message },
-        }
-    }
-
-    async fn carry_to_inner(
         &self,
         commit: &CommitSummary,
         source_pr: Option<&PullSummary>,
