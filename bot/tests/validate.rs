@@ -439,3 +439,35 @@ async fn schemas_fetched_over_http_are_cached_for_the_next_run() {
         "the second run fetched nothing"
     );
 }
+
+/// The removed-API table against the real schema sets: every removal kubernetes-validate's
+/// sets cover (1.26–1.37) is confirmed by the schema being there the minor before and gone in
+/// the minor of removal.
+#[test]
+fn the_removed_api_table_agrees_with_the_schema_sets() {
+    let root = schemas_dir();
+    let mut confirmed = 0;
+    for api in ake_bot::apis::API_KINDS {
+        let Some(removed) = api.removed else { continue };
+        if removed.minor < 26 || removed.minor > 37 {
+            continue;
+        }
+        let file = ake_bot::validate::file_name(api.group_version, api.kind);
+        let set = |minor: u32| root.join(format!("v1.{minor}.0-local-strict")).join(&file);
+        assert!(
+            set(removed.minor - 1).exists(),
+            "{} {} should still be served in 1.{}",
+            api.group_version,
+            api.kind,
+            removed.minor - 1
+        );
+        assert!(
+            !set(removed.minor).exists(),
+            "{} {} should be gone in {removed}",
+            api.group_version,
+            api.kind
+        );
+        confirmed += 1;
+    }
+    assert!(confirmed >= 4, "only {confirmed} removals checked");
+}

@@ -42,7 +42,12 @@ pub async fn run(global: &GlobalArgs, args: &BackportArgs, out: &mut Printer) ->
     };
     match global.output {
         OutputFormat::Json => out.json(&results),
-        OutputFormat::Text | OutputFormat::Markdown => print_text(&results, args.dry_run, out),
+        OutputFormat::Text | OutputFormat::Markdown => {
+            if settings.is_none() {
+                out.line("(source PRs not read: labels such as no-backport and backport/<branch> are unknown; set GITHUB_REPOSITORY and GITHUB_TOKEN to see them)");
+            }
+            print_text(&results, args.dry_run, out)
+        }
     }
     let mut status = ExitStatus::Success;
     for r in results.iter().filter(|r| r.failed()) {
