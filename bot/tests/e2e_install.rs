@@ -63,6 +63,13 @@ kind: Widget
 metadata: {name: default-widget}
 spec: {size: 1}
 ---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: widget-test-connection
+  annotations: {helm.sh/hook: test}
+spec: {containers: [{name: c, image: registry.example/curl:1}]}
+---
 apiVersion: batch/v1
 kind: Job
 metadata: {name: widget-check}
@@ -100,7 +107,10 @@ async fn objects_go_in_phases_and_each_phase_waits_for_what_the_next_needs() {
     )
     .await;
     assert_eq!(out[0].problems, Vec::<String>::new());
-    assert_eq!(out[0].applied, 6, "five objects and the bundle's namespace");
+    assert_eq!(
+        out[0].applied, 6,
+        "five objects and the bundle's namespace; not the `helm test` pod"
+    );
     let applied = server.finish();
     assert_eq!(
         applied,

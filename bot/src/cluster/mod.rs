@@ -289,7 +289,7 @@ pub async fn install(
             .iter()
             .enumerate()
             .flat_map(|(i, s)| s.objects.iter().map(move |o| (i, o)))
-            .filter(|(_, o)| phase_of(o) == phase)
+            .filter(|(_, o)| phase_of(o) == phase && !is_test_hook(o))
             .collect();
         if phase == Phase::Namespaces {
             batch.extend(extra_namespaces.iter().map(|(i, o)| (*i, o)));
@@ -338,6 +338,14 @@ pub async fn install(
         }
     }
     outcomes
+}
+
+/// `helm test` pods: `helm install` does not run them, so neither does the e2e install.
+fn is_test_hook(o: &Object) -> bool {
+    o.value
+        .pointer("/metadata/annotations/helm.sh~1hook")
+        .and_then(Value::as_str)
+        .is_some_and(|h| h.split(',').any(|h| h.trim().starts_with("test")))
 }
 
 fn namespace_object(name: &str) -> Object {
