@@ -35,18 +35,25 @@ fn repo(with_extras: bool) -> ConfigRepo {
 }
 
 fn validate(repo: &ConfigRepo, args: &[&str]) -> (Run, Value) {
-    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .arg("validate")
-        .args(args)
-        .args(["--output", "json", "--repo"])
-        .arg(repo.path())
-        .arg("--schemas")
-        .arg(schemas_dir())
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap()
-        .into();
+    json_run(
+        bin()
+            .arg("validate")
+            .args(args)
+            .args(["--output", "json", "--repo"])
+            .arg(repo.path())
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .env_remove("GITHUB_ACTIONS"),
+    )
+}
+
+fn bin() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("ake-bot").unwrap()
+}
+
+/// Run the binary; its stdout must be JSON.
+fn json_run(cmd: &mut assert_cmd::Command) -> (Run, Value) {
+    let run: Run = cmd.output().unwrap().into();
     let json = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
     (run, json)
@@ -176,8 +183,7 @@ fn the_same_manifest_passes_on_one_branch_and_fails_on_another() {
 fn github_actions_get_annotations_and_a_step_summary() {
     let repo = repo(true);
     let summary = tempfile::NamedTempFile::new().unwrap();
-    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
+    let run: Run = bin()
         .args(["validate", "--repo"])
         .arg(repo.path())
         .arg("--schemas")
@@ -276,31 +282,16 @@ fn a_sync_pr_body_carries_the_validation_of_its_branch() {
         &repo.read("bundles/cert-manager/values.yaml.j2"),
     );
     let cache = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args([
-            "sync",
-            "--dry-run",
-            "--output",
-            "json",
-            "--addon",
-            "tenant-extras",
-            "--branch",
-            "main",
-            "--repo",
-        ])
-        .arg(repo.path())
-        .arg("--schemas")
-        .arg(schemas_dir())
-        .env("AKE_BOT_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (run, plan) = json_run(
+        bin()
+            .args(["sync", "--dry-run", "--output", "json"])
+            .args(["--addon", "tenant-extras", "--branch", "main", "--repo"])
+            .arg(repo.path())
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .env("AKE_BOT_CACHE_DIR", cache.path()),
     );
-    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
     let e = &plan[0];
     let labels: Vec<&str> = e["labels"]
         .as_array()
@@ -345,18 +336,13 @@ fn with_schema_url(repo: &ConfigRepo, host: &str, mirror_to: Option<&std::path::
 }
 
 fn validate_cached(repo: &std::path::Path, cache: &std::path::Path) -> (Run, Value) {
-    let run: Run = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["validate", "--branch", "main", "--output", "json", "--repo"])
-        .arg(repo)
-        .env_remove("AKE_BOT_SCHEMAS")
-        .env("AKE_BOT_CACHE_DIR", cache)
-        .output()
-        .unwrap()
-        .into();
-    let json = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
-    (run, json)
+    json_run(
+        bin()
+            .args(["validate", "--branch", "main", "--output", "json", "--repo"])
+            .arg(repo)
+            .env_remove("AKE_BOT_SCHEMAS")
+            .env("AKE_BOT_CACHE_DIR", cache),
+    )
 }
 
 #[test]

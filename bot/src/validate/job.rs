@@ -99,7 +99,7 @@ pub async fn validate(req: &ValidateRequest) -> Result<Vec<BranchReport>, JobErr
             })
             .collect();
         for lb in &bundles.loaded {
-            findings.extend(kube_version(&fetcher, lb, &branch).await);
+            findings.extend(chart_admits(&fetcher, lb, &branch).await);
         }
         let loaded = bundles.loaded.clone();
         let parsed = tokio::task::spawn_blocking(move || super::parse_renders(&loaded))
@@ -186,7 +186,7 @@ fn branch_names(req: &ValidateRequest, train: &Train) -> Result<Vec<String>, Job
 }
 
 /// The pinned chart against the branch: its `kubeVersion`, and the branch's cap.
-async fn kube_version(fetcher: &Fetcher, lb: &LoadedBundle, branch: &TrainBranch) -> Vec<Finding> {
+async fn chart_admits(fetcher: &Fetcher, lb: &LoadedBundle, branch: &TrainBranch) -> Vec<Finding> {
     let at = |severity, message| Finding {
         bundle: Some(lb.bundle.name.to_string()),
         file: Some(lb.bundle.file()),
