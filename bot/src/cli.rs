@@ -42,6 +42,10 @@ pub struct GlobalArgs {
     /// and by the validation section of `sync` and `backport` PR bodies.
     #[arg(long, global = true, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
     pub schemas: Option<PathBuf>,
+    /// The branch a pull request targets, as GitHub Actions sets it: in a PR's checkout, the
+    /// work tree holds that train branch (unless the checked-out branch is one).
+    #[arg(long, global = true, env = "GITHUB_BASE_REF", hide = true)]
+    pub base_ref: Option<String>,
     /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

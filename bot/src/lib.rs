@@ -1,7 +1,9 @@
 //! ake-bot keeps the addons of a managed-Kubernetes platform current on every release branch.
 //!
-//! Modules follow the data's path: `config` → `upstream` → `render` → `manifest` → `report`
-//! → `train` (the jobs), with `git` reading trees and `cmd` as the command-line shell.
+//! Modules follow the data's path: `config` → `upstream` → `render` → `manifest` →
+//! `validate` → `git` → `forge` → `jobs` (the reconcilers, each a plan and an executor) →
+//! `report` (what people read on GitHub). `workspace` is what every job starts from; `cmd`
+//! is the command-line shell and `output` the only place that writes a command's output.
 
 pub mod apis;
 pub mod cli;
@@ -11,15 +13,17 @@ pub mod config;
 pub mod forge;
 pub mod fs;
 pub mod git;
+pub mod jobs;
 pub mod manifest;
 pub mod model;
 pub mod output;
 pub mod render;
 pub mod report;
-pub mod train;
+pub mod retry;
 pub mod upstream;
 pub mod validate;
 pub mod version;
+pub mod workspace;
 pub mod yaml;
 
 /// How a run ended. 0: done (or nothing to do); 1: done, but something needs a human (a
@@ -31,13 +35,20 @@ pub enum ExitStatus {
     Error,
 }
 
-impl From<ExitStatus> for std::process::ExitCode {
-    fn from(s: ExitStatus) -> Self {
-        std::process::ExitCode::from(match s {
+impl ExitStatus {
+    /// The process exit code: 0, 1 or 2.
+    pub fn code(self) -> u8 {
+        match self {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Error => 2,
-        })
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        std::process::ExitCode::from(s.code())
     }
 }
 
@@ -53,20 +64,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Run a parsed command line.
+/// Run a parsed command line: the command, then its output by the output contract.
 pub async fn run(cli: cli::Cli) -> ExitStatus {
-    let mut out = output::Printer::default();
-    match &cli.command {
-        cli::Command::Check => cmd::check::run(&cli.global, &mut out).await,
-        cli::Command::Sync(args) => cmd::sync::run(&cli.global, args, &mut out).await,
-        cli::Command::Render(args) => cmd::render::run(&cli.global, args, &mut out).await,
-        cli::Command::Diff(args) => cmd::diff::run(&cli.global, args, &mut out).await,
-        cli::Command::Release(args) => cmd::release::run(&cli.global, args, &mut out).await,
-        cli::Command::Validate(args) => cmd::validate::run(&cli.global, args, &mut out).await,
-        cli::Command::E2e(args) => cmd::e2e::run(&cli.global, args, &mut out).await,
-        cli::Command::Backport(args) => cmd::backport::run(&cli.global, args, &mut out).await,
-        cli::Command::Branch(cli::BranchCommand::Cut(args)) => {
-            cmd::branch_cut::run(&cli.global, args, &mut out).await
-        }
-    }
+    let (command, reply) = cmd::dispatch(&cli).await;
+    output::emit(command, cli.global.output, reply)
 }

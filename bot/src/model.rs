@@ -1,9 +1,11 @@
 //! Domain newtypes: the nouns of the release train, validated once at the edge so the rest of
 //! the code can trust them.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
 /// Why a name or minor was rejected.
@@ -69,6 +71,27 @@ impl From<AddonName> for String {
 impl fmt::Display for AddonName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The rules of `from_str`, so an editor flags a bad name where it is typed.
+impl JsonSchema for AddonName {
+    fn schema_name() -> Cow<'static, str> {
+        "AddonName".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        concat!(module_path!(), "::AddonName").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An addon: its directory under bundles/. A DNS label of 1 to 53 \
+                            characters (a Helm release name limit): lowercase letters, digits \
+                            and '-', starting and ending with a letter or digit.",
+            "type": "string",
+            "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+            "minLength": 1,
+            "maxLength": 53,
+        })
     }
 }
 
@@ -145,6 +168,24 @@ impl fmt::Display for KubeMinor {
     }
 }
 
+/// The rules of `from_str`. A string, never a number: an unquoted `1.30` is the float 1.3.
+impl JsonSchema for KubeMinor {
+    fn schema_name() -> Cow<'static, str> {
+        "KubeMinor".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        concat!(module_path!(), "::KubeMinor").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A Kubernetes minor as a quoted string, \"1.NN\" (a leading v is \
+                            accepted). Unquoted, 1.30 would be the number 1.3.",
+            "type": "string",
+            "pattern": r"^v?1\.(0|[1-9][0-9]*)$",
+        })
+    }
+}
+
 /// A git branch of the train: `main` or `release-1.NN`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -204,6 +245,30 @@ impl From<BranchName> for String {
 impl fmt::Display for BranchName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// The character and first/last-character rules of `from_str`. The rules about sequences
+/// (`..`, `//`, `@{`, a `.lock` end) need look-arounds, which the regex engines behind editors'
+/// validators do not all support; the loader checks those.
+impl JsonSchema for BranchName {
+    fn schema_name() -> Cow<'static, str> {
+        "BranchName".into()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        concat!(module_path!(), "::BranchName").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A git branch name, e.g. release-1.31. No spaces, control characters \
+                            or any of ~ ^ : ? * [ \\; it does not start with - / . or end with \
+                            / . and has no .., //, @{ and no .lock ending.",
+            "type": "string",
+            "pattern": concat!(
+                r"^[^-/.\x00-\x20\x7F~^:?*\[\\]",
+                r"([^\x00-\x20\x7F~^:?*\[\\]*[^/.\x00-\x20\x7F~^:?*\[\\])?$"
+            ),
+        })
     }
 }
 

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use ake_bot_testkit::github::{FakeGitHub, FakeGitHubServer};
-use ake_bot_testkit::{git, ConfigRepo, Run};
+use ake_bot_testkit::{git, Bot, ConfigRepo, Run};
 
 const TOKEN: &str = "ghs_backportTOKEN0123456789abc";
 const RELEASES: &[&str] = &["1.32", "1.31", "1.24", "1.23"];
@@ -97,22 +97,16 @@ fn bot(repo: &ConfigRepo, cache: &tempfile::TempDir, args: &[&str], api: Option<
 }
 
 fn bot_at(repo: &Path, cache: &Path, args: &[&str], api: Option<&str>) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("ake-bot").unwrap();
-    cmd.args(args)
-        .arg("--repo")
-        .arg(repo)
+    let mut cmd = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+        .args(args)
+        .repo(repo)
         .arg("--schemas")
         .arg(ake_bot_testkit::schemas_dir())
-        .env("AKE_BOT_CACHE_DIR", cache)
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_REPOSITORY")
-        .timeout(std::time::Duration::from_secs(300));
+        .env("AKE_BOT_CACHE_DIR", cache);
     if let Some(api) = api {
-        cmd.env("GITHUB_API_URL", api)
-            .env("GITHUB_REPOSITORY", "acme/platform-config")
-            .env("GITHUB_TOKEN", TOKEN);
+        cmd = cmd.github(api, "acme/platform-config", TOKEN);
     }
-    cmd.output().unwrap().into()
+    cmd.run()
 }
 
 async fn github(env: &Env) -> FakeGitHubServer {
@@ -460,23 +454,27 @@ async fn a_version_the_chart_forbids_on_a_minor_is_not_carried_there_even_when_a
         .await;
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(
+        (v["command"].as_str(), v["type"].as_str()),
+        (Some("backport"), Some("plan"))
+    );
     let outcome = |b: &str| {
-        v[0]["branches"]
+        v["data"]["changes"][0]["branches"]
             .as_array()
             .unwrap()
             .iter()
             .find(|x| x["branch"] == b)
-            .unwrap()["outcome"]
+            .unwrap()["step"]
             .clone()
     };
-    assert_eq!(outcome("release-1.32")["kind"], "planned");
-    assert_eq!(outcome("release-1.31")["kind"], "planned");
+    assert_eq!(outcome("release-1.32")["kind"], "carry");
+    assert_eq!(outcome("release-1.31")["kind"], "carry");
     let files = outcome("release-1.31")["files"].to_string();
     assert!(
         files.contains("bundles/argo-cd/rendered/manifests.yaml"),
         "{files}"
     );
-    assert_eq!(outcome("release-1.24")["kind"], "skipped");
+    assert_eq!(outcome("release-1.24")["kind"], "skip");
     assert!(
         outcome("release-1.24")["reason"]
             .as_str()

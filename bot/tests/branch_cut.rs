@@ -4,30 +4,24 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use ake_bot_testkit::github::{FakeGitHub, FakeGitHubServer};
-use ake_bot_testkit::{git, ConfigRepo, Run};
+use ake_bot_testkit::{git, Bot, ConfigRepo, Run};
 
 const TOKEN: &str = "ghs_cutTOKEN0123456789";
 
 async fn cut(repo: &ConfigRepo, api: &str) -> Run {
     let (repo, api) = (repo.path().to_path_buf(), api.to_string());
     tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("ake-bot")
-            .unwrap()
+        Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
             .args([
                 "branch",
                 "cut",
                 "1.33",
                 "--kind-image",
                 "kindest/node:v1.34.0",
-                "--repo",
             ])
-            .arg(&repo)
-            .env("GITHUB_API_URL", &api)
-            .env("GITHUB_REPOSITORY", "acme/platform-config")
-            .env("GITHUB_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-            .into()
+            .repo(&repo)
+            .github(&api, "acme/platform-config", TOKEN)
+            .run()
     })
     .await
     .unwrap()

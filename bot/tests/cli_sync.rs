@@ -5,36 +5,35 @@
 
 use std::path::Path;
 
-use ake_bot_testkit::{ConfigRepo, Run};
+use ake_bot_testkit::{Bot, ConfigRepo, Run};
 use serde_json::Value;
+
+fn bot() -> Bot {
+    Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+}
 
 fn ake_bot(repo: &Path, args: &[&str]) -> Run {
     let cache = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
+    bot()
         .args(args)
-        .arg("--repo")
-        .arg(repo)
+        .repo(repo)
         .env("AKE_BOT_CACHE_DIR", cache.path())
-        .env_remove("RUST_LOG")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_REPOSITORY")
-        .timeout(std::time::Duration::from_secs(300))
-        .output()
-        .unwrap();
-    Run::from(out)
+        .run()
 }
 
 fn plan_json(repo: &ConfigRepo, extra: &[&str]) -> (Run, Vec<Value>) {
     let mut args = vec!["sync", "--dry-run", "--output", "json"];
     args.extend_from_slice(extra);
     let run = ake_bot(repo.path(), &args);
-    let entries: Vec<Value> = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
-            "stdout is not a JSON array ({e}):\n{}\nstderr:\n{}",
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
             run.stdout, run.stderr
         )
     });
+    assert_eq!(v["command"], "sync");
+    assert_eq!(v["exit_code"].as_i64(), Some(i64::from(run.code)));
+    let entries = v["data"]["entries"].as_array().cloned().unwrap_or_default();
     (run, entries)
 }
 
@@ -198,7 +197,7 @@ fn an_unknown_field_in_a_bundle_names_file_line_and_fix() {
     assert_one_addon_fails(
         &repo,
         "argo-cd",
-        "bundles/argo-cd/bundle.yaml:7:1: unknown field `allowd`",
+        "bundles/argo-cd/bundle.yaml:8:1: unknown field `allowd`",
     );
     let run = ake_bot(repo.path(), &["check"]);
     assert_eq!(run.code, 1);
@@ -437,31 +436,28 @@ fn a_cut_release_branch_is_planned_from_its_own_pins_and_renders() {
 fn a_missing_helm_is_one_clear_error() {
     let repo = ConfigRepo::from_project();
     let cache = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["sync", "--dry-run", "--repo"])
-        .arg(repo.path())
+    let run = bot()
+        .args(["sync", "--dry-run"])
+        .repo(repo.path())
         .env("AKE_BOT_CACHE_DIR", cache.path())
         .env("HELM", repo.path().join("no-such-helm"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .run();
+    assert_eq!(run.code, 2);
     assert!(
-        stderr.starts_with("error: $HELM points at ") && stderr.contains("which is not a file"),
-        "{stderr}"
+        run.stderr.starts_with("error: $HELM points at ")
+            && run.stderr.contains("which is not a file"),
+        "{}",
+        run.stderr
     );
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["sync", "--dry-run", "--repo"])
-        .arg(repo.path())
+    let run = bot()
+        .args(["sync", "--dry-run"])
+        .repo(repo.path())
         .env("AKE_BOT_CACHE_DIR", cache.path())
         .env_remove("HELM")
         .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("helm not found: install Helm"));
+        .run();
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("helm not found: install Helm"));
 }
 
 #[test]
@@ -486,4 +482,41 @@ fn check_renders_values_templates_for_every_branch() {
         run.stderr
     );
     assert!(run.stderr.contains("undefined"), "{}", run.stderr);
+}
+
+/// `ake-bot sync --dry-run | head -1`: a reader that goes away ends the output quietly — no
+/// panic, no error, the command's own exit status.
+#[test]
+fn a_closed_stdout_ends_the_output_quietly() {
+    let repo = ConfigRepo::from_project();
+    let cache = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    for format in ["text", "json"] {
+        let mut child = bot()
+            .args([
+                "sync",
+                "--dry-run",
+                "--branch",
+                "main",
+                "--addon",
+                "cert-manager",
+            ])
+            .args(["--output", format])
+            .repo(repo.path())
+            .env("AKE_BOT_CACHE_DIR", cache.path())
+            .command(home.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first byte is written: every write meets EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {stderr}");
+        assert!(
+            !stderr.contains("error") && !stderr.contains("panicked"),
+            "{format}: {stderr}"
+        );
+    }
 }

@@ -262,14 +262,12 @@ fn the_projects_smoke_checks_parse() {
 #[test]
 fn without_kind_e2e_fails_fast_with_one_line_pointing_at_validate() {
     let repo = ConfigRepo::from_project();
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["e2e", "--kind", "/nonexistent/kind", "--repo"])
-        .arg(repo.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run = ake_bot_testkit::Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+        .args(["e2e", "--kind", "/nonexistent/kind"])
+        .repo(repo.path())
+        .run();
+    assert_eq!(run.code, 2);
+    let stderr = run.stderr;
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains("/nonexistent/kind not found")

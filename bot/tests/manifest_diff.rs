@@ -53,8 +53,11 @@ fn the_canonical_form_is_lossless_and_a_fixed_point() {
         let m = Manifests::parse(&rendered(file)).unwrap();
         let canonical = m.to_canonical_yaml();
         let again = Manifests::parse(&canonical).unwrap_or_else(|e| panic!("{file}: {e}"));
-        // Lossless: every object's value survives (the kps CRDs' unquoted `- =` included).
+        // Lossless: every object survives, value and all (the kps CRDs' unquoted `- =`
+        // included) — and none is lost or added, which a zip alone would not notice.
+        assert_eq!(m.len(), again.len(), "{file}: object count changed");
         for (a, b) in m.objects().iter().zip(again.objects()) {
+            assert_eq!(a.key, b.key, "{file}");
             assert_eq!(a.value, b.value, "{file}: {}", a.key);
         }
         assert_eq!(

@@ -4,35 +4,22 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use ake_bot_testkit::ConfigRepo;
+use ake_bot_testkit::{Bot, ConfigRepo};
 use serde_json::Value;
 
 fn plan_main() -> Vec<Value> {
     let repo = ConfigRepo::from_project();
     let cache = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args([
-            "sync",
-            "--dry-run",
-            "--output",
-            "json",
-            "--branch",
-            "main",
-            "--repo",
-        ])
-        .arg(repo.path())
+    let run = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+        .args(["sync", "--dry-run", "--output", "json", "--branch", "main"])
+        .repo(repo.path())
         .arg("--schemas")
         .arg(ake_bot_testkit::schemas_dir())
         .env("AKE_BOT_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+        .run();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v: Value = serde_json::from_str(&run.stdout).unwrap();
+    v["data"]["entries"].as_array().unwrap().clone()
 }
 
 fn summary_part(body: &str) -> &str {

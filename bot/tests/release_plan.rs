@@ -3,21 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use ake_bot_testkit::{ConfigRepo, Run};
+use ake_bot_testkit::{Bot, ConfigRepo, Run};
 
 fn ake_bot(repo: &ConfigRepo, args: &[&str]) -> Run {
     let cache = tempfile::tempdir().unwrap();
-    assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
+    Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
         .args(args)
-        .arg("--repo")
-        .arg(repo.path())
+        .repo(repo.path())
         .env("AKE_BOT_CACHE_DIR", cache.path())
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_REPOSITORY")
-        .output()
-        .unwrap()
-        .into()
+        .run()
 }
 
 #[test]
@@ -56,7 +50,8 @@ fn the_next_tag_and_notes_follow_the_commits_since_the_last_tag() {
 
     let run = ake_bot(&repo, &["release", "--dry-run", "--output", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let plans: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plans = v["data"]["branches"].as_array().unwrap();
     let main = plans.iter().find(|p| p["branch"] == "main").unwrap();
     assert_eq!(
         (main["previous_tag"].as_str(), main["tag"].as_str()),
@@ -141,7 +136,8 @@ fn branch_cut_dry_run_shows_the_new_train() {
         ],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan = &v["data"];
     assert_eq!(
         (plan["branch"].as_str(), plan["new_main"].as_str()),
         (Some("release-1.33"), Some("1.34"))

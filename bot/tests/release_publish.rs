@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 use ake_bot_testkit::github::{FakeGitHub, FakeGitHubServer, Fault};
-use ake_bot_testkit::{git, ConfigRepo, Run};
+use ake_bot_testkit::{git, Bot, ConfigRepo, Run};
 
 const TOKEN: &str = "ghs_releaseTOKEN0123456789";
 
@@ -42,16 +42,11 @@ fn setup() -> Env {
 async fn release(env: &Env, api: &str) -> Run {
     let (repo, api) = (env.repo.path().to_path_buf(), api.to_string());
     tokio::task::spawn_blocking(move || {
-        assert_cmd::Command::cargo_bin("ake-bot")
-            .unwrap()
-            .args(["release", "--branch", "main", "--repo"])
-            .arg(&repo)
-            .env("GITHUB_API_URL", &api)
-            .env("GITHUB_REPOSITORY", "acme/platform-config")
-            .env("GITHUB_TOKEN", TOKEN)
-            .output()
-            .unwrap()
-            .into()
+        Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+            .args(["release", "--branch", "main"])
+            .repo(&repo)
+            .github(&api, "acme/platform-config", TOKEN)
+            .run()
     })
     .await
     .unwrap()

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use ake_bot_testkit::github::{FakeGitHub, FakeGitHubServer};
-use ake_bot_testkit::{git, ConfigRepo, Run};
+use ake_bot_testkit::{git, Bot, ConfigRepo, Run};
 
 const TOKEN: &str = "ghs_syncTOKEN0123456789abcdef";
 
@@ -43,21 +43,14 @@ async fn sync_with(env: &Env, api: &str, extra: &[&str]) -> Run {
     );
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
     tokio::task::spawn_blocking(move || {
-        let out = assert_cmd::Command::cargo_bin("ake-bot")
-            .unwrap()
+        Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
             .arg("sync")
             .args(&extra)
-            .arg("--repo")
-            .arg(&repo)
+            .repo(&repo)
             .env("AKE_BOT_CACHE_DIR", &cache)
-            .env("GITHUB_API_URL", &api)
-            .env("GITHUB_REPOSITORY", "acme/platform-config")
-            .env("GITHUB_TOKEN", TOKEN)
+            .github(&api, "acme/platform-config", TOKEN)
             .env("RUST_LOG", "debug")
-            .timeout(std::time::Duration::from_secs(300))
-            .output()
-            .unwrap();
-        Run::from(out)
+            .run()
     })
     .await
     .unwrap()
@@ -409,8 +402,48 @@ async fn two_runs_at_once_converge_to_one_pr_per_addon() {
     let server = start(&env).await;
     let uri = server.uri();
     let (a, b) = tokio::join!(sync_with(&env, &uri, CM), sync_with(&env, &uri, CM));
-    // One of them may lose the push race; that is reported, and the next run converges.
-    assert!(a.code <= 1 && b.code <= 1, "{}\n{}", a.stderr, b.stderr);
+    // Each run either did the work (one opened the PR; the other found or adopted it), or
+    // lost the push race to the other's lease and said so; never both failing, never two PRs.
+    let line = |r: &Run| {
+        r.stdout
+            .lines()
+            .find(|l| l.starts_with("cert-manager "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    for r in [&a, &b] {
+        match r.code {
+            0 => assert!(
+                ["opened #", "is up to date", "updated #"]
+                    .iter()
+                    .any(|w| line(r).contains(w)),
+                "a successful run says what happened to the PR:\n{}",
+                r.stdout
+            ),
+            1 => assert!(
+                r.stderr.contains("error: cert-manager on main: ")
+                    && r.stderr.contains("the remote branch moved"),
+                "a run may only fail by losing the push race:\n{}",
+                r.stderr
+            ),
+            other => panic!("exit {other}:\n{}", r.stderr),
+        }
+    }
+    assert!(
+        a.code == 0 || b.code == 0,
+        "both runs failed:\n{}\n{}",
+        a.stderr,
+        b.stderr
+    );
+    let opened = [&a, &b]
+        .iter()
+        .filter(|r| line(r).contains("opened #"))
+        .count();
+    assert_eq!(
+        opened, 1,
+        "exactly one run opened the PR:\n{}\n{}",
+        a.stdout, b.stdout
+    );
     let third = sync_with(&env, &uri, CM).await;
     assert_eq!(third.code, 0, "{}", third.stderr);
     let w = server.world();
@@ -464,7 +497,8 @@ async fn dry_run_shows_what_would_happen_to_existing_prs_and_writes_nothing() {
     )
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let plan: Vec<serde_json::Value> = serde_json::from_str(&run.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let plan = &v["data"]["entries"];
     assert_eq!(
         plan[0]["pr"],
         serde_json::json!({"kind": "keep", "number": number})
@@ -601,14 +635,12 @@ async fn failures_while_closing_a_stale_pr_converge_with_one_comment() {
 fn bump_main_by_hand(env: &Env) {
     env.repo
         .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
-    let render = assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
-        .args(["render", "--addon", "cert-manager", "--repo"])
-        .arg(env.repo.path())
+    let render = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+        .args(["render", "--addon", "cert-manager"])
+        .repo(env.repo.path())
         .env("AKE_BOT_CACHE_DIR", env.cache.path())
-        .output()
-        .unwrap();
-    assert!(render.status.success());
+        .run();
+    assert_eq!(render.code, 0, "{}", render.stderr);
     env.repo
         .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
     env.repo.git(&["push", "-q", "origin", "main"]);

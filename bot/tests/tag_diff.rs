@@ -3,19 +3,15 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use ake_bot_testkit::{ConfigRepo, Run};
+use ake_bot_testkit::{Bot, ConfigRepo, Run};
 
 fn ake_bot(repo: &ConfigRepo, args: &[&str]) -> Run {
     let cache = tempfile::tempdir().unwrap();
-    assert_cmd::Command::cargo_bin("ake-bot")
-        .unwrap()
+    Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
         .args(args)
-        .arg("--repo")
-        .arg(repo.path())
+        .repo(repo.path())
         .env("AKE_BOT_CACHE_DIR", cache.path())
-        .output()
-        .unwrap()
-        .into()
+        .run()
 }
 
 /// main at v1.33.0, then cert-manager bumped to v1.16.5 (pin and render) and tagged v1.33.1.
@@ -79,7 +75,8 @@ fn a_tenant_sees_versions_and_manifest_changes_between_two_tags() {
     );
 
     let json = ake_bot(&repo, &["diff", "v1.33.0", "v1.33.1", "--output", "json"]);
-    let d: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let d = &v["data"];
     let cm = d["addons"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use ake_bot_testkit::{fixtures_dir, kubernetes_validate, schemas_dir, ConfigRepo, Run};
+use ake_bot_testkit::{fixtures_dir, kubernetes_validate, schemas_dir, Bot, ConfigRepo, Run};
 use serde_json::Value;
 
 /// The project's config with release branches cut, optionally plus the `tenant-extras` bundle
@@ -42,21 +42,22 @@ fn validate(repo: &ConfigRepo, args: &[&str]) -> (Run, Value) {
             .args(["--output", "json", "--repo"])
             .arg(repo.path())
             .arg("--schemas")
-            .arg(schemas_dir())
-            .env_remove("GITHUB_ACTIONS"),
+            .arg(schemas_dir()),
     )
 }
 
-fn bin() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("ake-bot").unwrap()
+fn bin() -> Bot {
+    Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
 }
 
-/// Run the binary; its stdout must be JSON.
-fn json_run(cmd: &mut assert_cmd::Command) -> (Run, Value) {
-    let run: Run = cmd.output().unwrap().into();
-    let json = serde_json::from_str(&run.stdout)
+/// Run the binary; its stdout must be one JSON document, the output envelope. Returns its
+/// `data`.
+fn json_run(cmd: Bot) -> (Run, Value) {
+    let run = cmd.run();
+    let json: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
-    (run, json)
+    assert_eq!(json["exit_code"].as_i64(), Some(i64::from(run.code)));
+    (run, json["data"].clone())
 }
 
 /// The findings of `branch` as `severity check object: message` lines.
@@ -184,15 +185,13 @@ fn github_actions_get_annotations_and_a_step_summary() {
     let repo = repo(true);
     let summary = tempfile::NamedTempFile::new().unwrap();
     let run: Run = bin()
-        .args(["validate", "--repo"])
-        .arg(repo.path())
+        .args(["validate"])
+        .repo(repo.path())
         .arg("--schemas")
         .arg(schemas_dir())
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_STEP_SUMMARY", summary.path())
-        .output()
-        .unwrap()
-        .into();
+        .run();
     assert_eq!(run.code, 1);
     assert!(
         run.stdout.contains(
@@ -203,6 +202,29 @@ fn github_actions_get_annotations_and_a_step_summary() {
     );
     let table = std::fs::read_to_string(summary.path()).unwrap();
     assert!(table.contains("| `main` | 1.33 | 4 | 245 |"), "{table}");
+
+    // With JSON output, stdout stays one document: the annotations go to stderr.
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let run: Run = bin()
+        .args(["validate", "--output", "json"])
+        .repo(repo.path())
+        .arg("--schemas")
+        .arg(schemas_dir())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.path())
+        .run();
+    assert_eq!(run.code, 1);
+    let doc: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(
+        (doc["command"].as_str(), doc["exit_code"].as_i64()),
+        (Some("validate"), Some(1))
+    );
+    assert!(
+        run.stderr
+            .contains("::error file=bundles/tenant-extras/rendered/manifests.yaml,line=57,"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// kubernetes-validate (the reference) and ake-bot agree on which built-in objects fail, for
@@ -292,7 +314,7 @@ fn a_sync_pr_body_carries_the_validation_of_its_branch() {
             .env("AKE_BOT_CACHE_DIR", cache.path()),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let e = &plan[0];
+    let e = &plan["entries"][0];
     let labels: Vec<&str> = e["labels"]
         .as_array()
         .unwrap()
@@ -340,7 +362,6 @@ fn validate_cached(repo: &std::path::Path, cache: &std::path::Path) -> (Run, Val
         bin()
             .args(["validate", "--branch", "main", "--output", "json", "--repo"])
             .arg(repo)
-            .env_remove("AKE_BOT_SCHEMAS")
             .env("AKE_BOT_CACHE_DIR", cache),
     )
 }
@@ -374,6 +395,34 @@ fn schemas_come_from_a_url_template_through_a_mirror_into_the_cache() {
     assert!(
         !dir.join("cronjob-batch-v1.json").exists(),
         "only what the objects need"
+    );
+}
+
+/// `sync` honours `schema_url` as `validate` does: with no schema directory anywhere, the PR
+/// body's validation checks built-in kinds against the schemas fetched into the cache.
+#[test]
+fn a_sync_pr_body_uses_schemas_from_the_url_template() {
+    let repo = repo(false);
+    with_schema_url(&repo, "https://schemas.example", Some(&schemas_dir()));
+    let cache = tempfile::tempdir().unwrap();
+    let (run, plan) = json_run(
+        bin()
+            .args(["sync", "--dry-run", "--output", "json"])
+            .args(["--addon", "cert-manager", "--branch", "main"])
+            .repo(repo.path())
+            .env("AKE_BOT_CACHE_DIR", cache.path()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let body = plan["entries"][0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("No problems: Kubernetes 1.33 schemas (strict),"),
+        "{body}"
+    );
+    assert!(!body.contains("Built-in kinds were not checked"), "{body}");
+    let dir = cache.path().join("schemas/v1.33.0-local-strict");
+    assert!(
+        dir.join("deployment-apps-v1.json").exists(),
+        "the schemas the proposed render needs were fetched"
     );
 }
 

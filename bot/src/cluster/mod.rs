@@ -7,42 +7,24 @@
 //! APIServices → custom resources → Jobs complete and APIServices available → smoke checks.
 
 mod install;
-mod kind;
+pub mod kind;
 pub mod plan;
 pub mod smoke;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use install::{by_kind, Installer, Target};
-pub use kind::cluster_name;
 use plan::{phase_of, waits_for, Phase, Readiness};
 
-use crate::config::{self, BranchStatus};
 use crate::manifest::{Manifests, Object};
-use crate::train::JobError;
 
 /// Namespaces a cluster has before anything is applied.
 const CLUSTER_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
-
-#[derive(Debug, Clone)]
-pub struct E2eRequest {
-    pub repo: PathBuf,
-    /// The train branch; `None`: the checked-out one, else main.
-    pub branch: Option<String>,
-    /// Keep the kind cluster afterwards (to look at it).
-    pub keep: bool,
-    /// How long each bundle may take to become ready.
-    pub bundle_timeout: Duration,
-    /// Use this cluster instead of creating a kind cluster.
-    pub kubeconfig: Option<PathBuf>,
-    /// The kind binary.
-    pub kind: PathBuf,
-}
 
 /// One bundle's installation.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -62,22 +44,6 @@ pub struct SmokeOutcome {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct E2eReport {
-    pub branch: String,
-    pub kubernetes: String,
-    pub image: String,
-    /// The kind cluster, when this run made one.
-    pub cluster: Option<String>,
-    pub bundles: Vec<BundleOutcome>,
-    pub smoke: Vec<SmokeOutcome>,
-    /// Events, pod states and logs from the namespaces of bundles that did not come up.
-    pub diagnostics: Vec<String>,
-    /// Whether the cluster was deleted (false with `--keep`, or when deleting failed).
-    pub deleted: bool,
-    pub ok: bool,
-}
-
 /// A bundle's objects, ready to apply.
 pub struct BundleObjects {
     pub bundle: String,
@@ -85,139 +51,8 @@ pub struct BundleObjects {
     pub objects: Vec<Object>,
 }
 
-pub async fn e2e(req: &E2eRequest) -> Result<E2eReport, JobError> {
-    let repo = req.repo.clone();
-    let train = tokio::task::spawn_blocking(move || config::load_train(&repo))
-        .await
-        .expect("config loading does not panic")?;
-    let name = match &req.branch {
-        Some(b) => b.clone(),
-        None => crate::git::current_branch(&req.repo)
-            .filter(|b| train.branch(b).is_some())
-            .unwrap_or_else(|| "main".into()),
-    };
-    let branch = train
-        .branch(&name)
-        .cloned()
-        .ok_or_else(|| JobError::UnknownBranch {
-            name: name.clone(),
-            known: crate::train::branch_names(&train),
-        })?;
-    if branch.status == BranchStatus::Eol {
-        tracing::warn!(branch = %name, "the branch is eol; testing it anyway");
-    }
-    let (repo, n) = (req.repo.clone(), name.clone());
-    let (_, bundles) = tokio::task::spawn_blocking(move || config::load_branch(&repo, &n))
-        .await
-        .expect("loading bundles does not panic")?
-        .ok_or_else(|| {
-            JobError::Git(format!("{name} is not cut yet: no local or origin branch"))
-        })?;
-    if let Some(p) = bundles.problems.first() {
-        return Err(JobError::Config(config::ConfigErrors(p.errors.clone())));
-    }
-    let mut sets = Vec::new();
-    for lb in &bundles.loaded {
-        let file = lb.bundle.rendered_file();
-        let text = lb.rendered.as_deref().ok_or_else(|| {
-            JobError::Git(format!(
-                "{}: no committed render; run `ake-bot render`",
-                file.display()
-            ))
-        })?;
-        let m = Manifests::parse(text)
-            .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
-        sets.push(BundleObjects {
-            bundle: lb.bundle.name.to_string(),
-            namespace: lb.bundle.namespace.clone(),
-            objects: m.objects().to_vec(),
-        });
-    }
-
-    let work = tempfile::Builder::new()
-        .prefix("ake-bot-e2e-")
-        .tempdir()
-        .map_err(|e| JobError::Git(format!("cannot make a temp dir: {e}")))?;
-    let (cluster, kubeconfig) = match &req.kubeconfig {
-        Some(k) => (None, k.clone()),
-        None => {
-            kind::preflight(&req.kind)
-                .await
-                .map_err(JobError::Unavailable)?;
-            let kubeconfig = work.path().join("kubeconfig");
-            let config = req.repo.join("e2e").join(&name).join("kind.yaml");
-            let c = kind::create(
-                &req.kind,
-                &cluster_name(&name),
-                &branch.kind_image,
-                config.exists().then_some(config.as_path()),
-                &kubeconfig,
-            )
-            .await
-            .map_err(JobError::Git)?;
-            (Some(c), kubeconfig)
-        }
-    };
-
-    let run = async {
-        let client = client_for(&kubeconfig).await?;
-        let installer = Installer::new(client);
-        let mut outcomes = install(&installer, &sets, req.bundle_timeout).await;
-        let installed = outcomes.iter().all(|o| o.problems.is_empty());
-        let smoke = if installed {
-            run_smoke(&installer, &req.repo, &sets).await
-        } else {
-            Vec::new()
-        };
-        let mut diagnostics = Vec::new();
-        let failing: BTreeSet<String> = outcomes
-            .iter()
-            .filter(|o| !o.problems.is_empty())
-            .map(|o| o.namespace.clone())
-            .chain(
-                smoke
-                    .iter()
-                    .filter(|s| !s.ok)
-                    .filter_map(|s| sets.iter().find(|b| b.bundle == s.addon))
-                    .map(|b| b.namespace.clone()),
-            )
-            .collect();
-        for ns in failing {
-            diagnostics.extend(installer.diagnostics(&ns).await);
-        }
-        outcomes.sort_by(|a, b| a.bundle.cmp(&b.bundle));
-        Ok::<_, String>((outcomes, smoke, diagnostics))
-    }
-    .await;
-
-    // Always clean up, whatever happened above (unless asked to keep it).
-    let mut deleted = false;
-    if let Some(c) = &cluster {
-        if req.keep {
-            tracing::info!(cluster = %c.name, "keeping the cluster (--keep); delete it with `kind delete cluster --name {}`", c.name);
-        } else {
-            match c.delete().await {
-                Ok(()) => deleted = true,
-                Err(e) => tracing::error!("{e}"),
-            }
-        }
-    }
-    let (bundles_out, smoke, diagnostics) = run.map_err(JobError::Git)?;
-    let ok = bundles_out.iter().all(|b| b.problems.is_empty()) && smoke.iter().all(|s| s.ok);
-    Ok(E2eReport {
-        branch: name,
-        kubernetes: branch.kubernetes.to_string(),
-        image: branch.kind_image.clone(),
-        cluster: cluster.map(|c| c.name.clone()),
-        bundles: bundles_out,
-        smoke,
-        diagnostics,
-        deleted,
-        ok,
-    })
-}
-
-async fn client_for(kubeconfig: &Path) -> Result<kube::Client, String> {
+/// A Kubernetes client for the cluster `kubeconfig` names.
+pub async fn client_for(kubeconfig: &Path) -> Result<kube::Client, String> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)
         .map_err(|e| format!("{}: {e}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
@@ -364,7 +199,8 @@ fn namespace_object(name: &str) -> Object {
     }
 }
 
-async fn run_smoke(
+/// Run each addon's smoke checks (`e2e/<addon>/smoke.yaml` under `repo`).
+pub async fn run_smoke(
     installer: &Installer,
     repo: &Path,
     sets: &[BundleObjects],

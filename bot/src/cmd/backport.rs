@@ -1,20 +1,17 @@
 //! `ake-bot backport`: merged changes on main → one PR per release branch they apply to.
 
-use crate::cli::{BackportArgs, GlobalArgs, OutputFormat};
-use crate::output::Printer;
-use crate::train::backport::{self, BackportRequest, ChangeResult, Changes, Outcome, PrAction};
-use crate::ExitStatus;
+use crate::cli::BackportArgs;
+use crate::jobs::backport::{
+    self, BackportPlan, BackportRequest, ChangeResult, Changes, Outcome, PrAction, Step,
+};
+use crate::jobs::{JobError, Problem};
+use crate::output::{Reply, Text};
+use crate::workspace::Settings;
 
-pub async fn run(global: &GlobalArgs, args: &BackportArgs, out: &mut Printer) -> ExitStatus {
-    let g = &args.github;
-    let settings = match super::github_settings(g, "backport") {
-        Ok(s) => Some(s),
-        Err(_) if args.dry_run => None,
-        Err(e) => {
-            out.error(&e);
-            return ExitStatus::Error;
-        }
-    };
+pub async fn run(settings: Settings, args: &BackportArgs) -> Result<Reply, JobError> {
+    if !args.dry_run {
+        settings.github.require("backport")?;
+    }
     let changes = if !args.commits.is_empty() {
         Changes::Commits(args.commits.clone())
     } else if !args.pulls.is_empty() {
@@ -26,42 +23,18 @@ pub async fn run(global: &GlobalArgs, args: &BackportArgs, out: &mut Printer) ->
         Changes::Tip
     };
     let req = BackportRequest {
-        repo: global.repo.clone(),
-        cache_dir: super::cache_dir(global),
         changes,
         branches: args.branches.clone(),
-        dry_run: args.dry_run,
-        schemas: global.schemas.clone(),
     };
-    let results = match backport::backport(&req, settings.as_ref(), None).await {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
-    };
-    match global.output {
-        OutputFormat::Json => out.json(&results),
-        OutputFormat::Text | OutputFormat::Markdown => {
-            if settings.is_none() {
-                out.line("(source PRs not read: labels such as no-backport and backport/<branch> are unknown; set GITHUB_REPOSITORY and GITHUB_TOKEN to see them)");
-            }
-            print_text(&results, args.dry_run, out)
-        }
+    let ws = super::open(settings, super::remote_view(args.dry_run)).await?;
+    let plan = backport::plan(&ws, &req).await?;
+    if args.dry_run {
+        let problems = plan_problems(&plan);
+        return Ok(Reply::new("plan", &plan, plan_text(&plan)).with_problems(problems));
     }
-    let mut status = ExitStatus::Success;
-    for r in results.iter().filter(|r| r.failed()) {
-        if let Some(e) = &r.error {
-            out.error(&format!("{:.12}: {e}", r.commit));
-        }
-        for b in &r.branches {
-            if let Outcome::Failed { message } = &b.outcome {
-                out.error(&format!("{:.12} → {}: {message}", r.commit, b.branch));
-            }
-        }
-        status = ExitStatus::Failure;
-    }
-    status
+    let results = backport::execute(&ws, &plan).await?;
+    let problems = result_problems(&results);
+    Ok(Reply::new("result", &results, result_text(&results)).with_problems(problems))
 }
 
 /// GitHub sends all zeros as `before` when a push created the branch.
@@ -69,17 +42,121 @@ fn is_zero_sha(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c == '0')
 }
 
-fn print_text(results: &[ChangeResult], dry_run: bool, out: &mut Printer) {
+fn plan_problems(plan: &BackportPlan) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for c in &plan.changes {
+        if let Some(e) = &c.error {
+            out.push(Problem::new(e.clone()).commit(&c.commit));
+        }
+        for b in &c.branches {
+            if let Step::Failed { message } = &b.step {
+                out.push(
+                    Problem::new(message.clone())
+                        .commit(&c.commit)
+                        .branch(&b.branch),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn result_problems(results: &[ChangeResult]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for r in results {
+        if let Some(e) = &r.error {
+            out.push(Problem::new(e.clone()).commit(&r.commit));
+        }
+        for b in &r.branches {
+            if let Outcome::Failed { message } = &b.outcome {
+                out.push(
+                    Problem::new(message.clone())
+                        .commit(&r.commit)
+                        .branch(&b.branch),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// `━━━━ <sha> (#n) <subject> ━━━━`, then one line per branch from `what`.
+fn change_lines<'a>(
+    out: &mut Text,
+    commit: &str,
+    source_pr: Option<u64>,
+    subject: &str,
+    nothing_to_carry: Option<&str>,
+    branches: impl Iterator<Item = (&'a str, String)>,
+) {
+    let pr = source_pr.map_or(String::new(), |n| format!(" (#{n})"));
+    out.line(format!("━━━━ {commit:.12}{pr} {subject} ━━━━"));
+    if let Some(why) = nothing_to_carry {
+        out.line(format!("  nothing to carry: {why}"));
+    }
+    for (branch, what) in branches {
+        out.line(format!("  {branch:<16} {what}"));
+    }
+}
+
+fn plan_text(plan: &BackportPlan) -> String {
+    let mut out = Text::default();
+    if !plan.source_prs_read {
+        out.line("(source PRs not read: labels such as no-backport and backport/<branch> are unknown; set GITHUB_REPOSITORY and GITHUB_TOKEN to see them)");
+    }
+    if plan.changes.is_empty() {
+        out.line("nothing to carry");
+    }
+    for c in &plan.changes {
+        let branches = c.branches.iter().map(|b| {
+            let what = match &b.step {
+                Step::Carry(carry) => {
+                    let verb = match carry.existing {
+                        Some(n) => format!("would refresh #{n}"),
+                        None => "would open a PR".to_string(),
+                    };
+                    if carry.conflicts.is_empty() {
+                        format!("{verb} changing {}", carry.files.join(", "))
+                    } else {
+                        format!(
+                            "{verb} (draft) with conflicts in {}",
+                            carry.conflicts.join(", ")
+                        )
+                    }
+                }
+                Step::Skip { reason } => format!("skipped: {reason}"),
+                Step::AlreadyApplied => "already has this change".into(),
+                Step::Merged { number } => format!("merged in #{number}"),
+                Step::Declined { number } => {
+                    format!("#{number} was closed without merging; not reopened")
+                }
+                Step::HandedOver { number } => {
+                    format!("#{number}: a person pushed to it; left alone")
+                }
+                Step::Failed { message } => format!("FAILED: {message}"),
+            };
+            (b.branch.as_str(), what)
+        });
+        change_lines(
+            &mut out,
+            &c.commit,
+            c.source_pr,
+            &c.subject,
+            c.nothing_to_carry.as_deref(),
+            branches,
+        );
+    }
+    out.line(super::DRY_RUN_NOTE);
+    out.into_string()
+}
+
+fn result_text(results: &[ChangeResult]) -> String {
+    let mut out = Text::default();
     if results.is_empty() {
         out.line("nothing to carry");
     }
     for r in results {
-        let pr = r.source_pr.map_or(String::new(), |n| format!(" (#{n})"));
-        out.line(&format!("━━━━ {:.12}{pr} {} ━━━━", r.commit, r.subject));
-        if let Some(why) = &r.nothing_to_carry {
-            out.line(&format!("  nothing to carry: {why}"));
-        }
-        for b in &r.branches {
+        let branches = r.branches.iter().map(|b| {
             let what = match &b.outcome {
                 Outcome::Pr { number, action } => match action {
                     PrAction::Opened => format!("opened #{number}"),
@@ -91,21 +168,6 @@ fn print_text(results: &[ChangeResult], dry_run: bool, out: &mut Printer) {
                     paths.join(", "),
                     number.map_or("PR".to_string(), |n| format!("#{n}"))
                 ),
-                Outcome::Planned {
-                    files,
-                    conflicts,
-                    existing,
-                } => {
-                    let verb = match existing {
-                        Some(n) => format!("would refresh #{n}"),
-                        None => "would open a PR".to_string(),
-                    };
-                    if conflicts.is_empty() {
-                        format!("{verb} changing {}", files.join(", "))
-                    } else {
-                        format!("{verb} (draft) with conflicts in {}", conflicts.join(", "))
-                    }
-                }
                 Outcome::Skipped { reason } => format!("skipped: {reason}"),
                 Outcome::AlreadyApplied => "already has this change".into(),
                 Outcome::Merged { number } => format!("merged in #{number}"),
@@ -117,15 +179,19 @@ fn print_text(results: &[ChangeResult], dry_run: bool, out: &mut Printer) {
                 }
                 Outcome::Failed { message } => format!("FAILED: {message}"),
             };
-            out.line(&format!("  {:<16} {what}", b.branch));
-        }
-        if let Some(c) = &r.comment {
-            if let Some(n) = r.source_pr {
-                out.line(&format!("  summary comment on #{n}: {c}"));
-            }
+            (b.branch.as_str(), what)
+        });
+        change_lines(
+            &mut out,
+            &r.commit,
+            r.source_pr,
+            &r.subject,
+            r.nothing_to_carry.as_deref(),
+            branches,
+        );
+        if let (Some(c), Some(n)) = (&r.comment, r.source_pr) {
+            out.line(format!("  summary comment on #{n}: {c}"));
         }
     }
-    if dry_run {
-        out.line("(dry run: nothing pushed, nothing written to GitHub)");
-    }
+    out.into_string()
 }

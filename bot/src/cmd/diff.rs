@@ -1,32 +1,30 @@
 //! `ake-bot diff A B`: what a tenant gets by moving between two tags.
 
-use crate::cli::{DiffArgs, GlobalArgs, OutputFormat};
-use crate::output::Printer;
-use crate::train::tag_diff::{self, AddonDiff, TagDiff};
+use crate::cli::{DiffArgs, OutputFormat};
+use crate::jobs::diff::{self, AddonDiff, TagDiff};
+use crate::jobs::JobError;
+use crate::output::{Reply, Text};
+use crate::workspace::{blocking, Settings};
 use crate::ExitStatus;
 
-pub async fn run(global: &GlobalArgs, args: &DiffArgs, out: &mut Printer) -> ExitStatus {
-    let (repo, from, to) = (global.repo.clone(), args.from.clone(), args.to.clone());
-    let result = tokio::task::spawn_blocking(move || tag_diff::tag_diff(&repo, &from, &to))
-        .await
-        .expect("diffing does not panic");
-    let d = match result {
-        Ok(d) => d,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
+pub async fn run(
+    settings: &Settings,
+    args: &DiffArgs,
+    format: OutputFormat,
+) -> Result<Reply, JobError> {
+    let (repo, from, to) = (settings.repo.clone(), args.from.clone(), args.to.clone());
+    let d = blocking(move || diff::tag_diff(&repo, &from, &to)).await?;
+    let shown = match format {
+        OutputFormat::Markdown => markdown(&d),
+        _ => text(&d),
     };
-    match global.output {
-        OutputFormat::Json => out.json(&d),
-        OutputFormat::Markdown => out.line(&markdown(&d)),
-        OutputFormat::Text => text(&d, out),
-    }
-    if d.addons.iter().all(AddonDiff::is_unchanged) {
+    // Exit 1 when a tenant would get something: the revisions differ.
+    let status = if d.addons.iter().all(AddonDiff::is_unchanged) {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
-    }
+    };
+    Ok(Reply::new("report", &d, shown).status(status))
 }
 
 fn versions(a: &AddonDiff) -> String {
@@ -39,22 +37,23 @@ fn versions(a: &AddonDiff) -> String {
     }
 }
 
-fn text(d: &TagDiff, out: &mut Printer) {
-    out.line(&format!(
+fn text(d: &TagDiff) -> String {
+    let mut out = Text::default();
+    out.line(format!(
         "{} → {} ({:.12} → {:.12})",
         d.from, d.to, d.from_commit, d.to_commit
     ));
     out.line("");
     for a in &d.addons {
         if a.is_unchanged() {
-            out.line(&format!(
+            out.line(format!(
                 "  {:<24} {} unchanged",
                 a.addon,
                 a.from.as_deref().unwrap_or("-")
             ));
             continue;
         }
-        out.line(&format!(
+        out.line(format!(
             "  {:<24} {}  (+{} −{} ~{} objects)",
             a.addon,
             versions(a),
@@ -64,7 +63,7 @@ fn text(d: &TagDiff, out: &mut Printer) {
         ));
         let Some(s) = &a.summary else { continue };
         for i in &s.images {
-            out.line(&format!(
+            out.line(format!(
                 "      image    {} {}: {} → {}",
                 i.object,
                 i.container,
@@ -73,15 +72,16 @@ fn text(d: &TagDiff, out: &mut Printer) {
             ));
         }
         for c in &s.crds {
-            out.line(&format!("      crd      {c}"));
+            out.line(format!("      crd      {c}"));
         }
         for r in &s.rbac {
-            out.line(&format!("      rbac     {r}"));
+            out.line(format!("      rbac     {r}"));
         }
         for r in &s.removed {
-            out.line(&format!("      removed  {r}"));
+            out.line(format!("      removed  {r}"));
         }
     }
+    out.into_string()
 }
 
 fn markdown(d: &TagDiff) -> String {

@@ -1,4 +1,5 @@
-//! One file per subcommand: arguments in, core call, output out.
+//! One file per subcommand: arguments → the workspace → the job (plan, then act unless
+//! `--dry-run`) → a [`Reply`] for the output contract. No job logic lives here.
 
 pub mod backport;
 pub mod branch_cut;
@@ -11,12 +12,78 @@ pub mod sync;
 pub mod validate;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{Cli, Command, GitHubArgs, GlobalArgs};
+use crate::git::Identity;
+use crate::jobs::JobError;
+use crate::output::Reply;
+use crate::workspace::{GitHubSettings, Settings, View, Workspace};
+
+/// Run the command `cli` names; returns its name (for the JSON envelope) and its reply.
+pub async fn dispatch(cli: &Cli) -> (&'static str, Reply) {
+    let g = &cli.global;
+    let (name, result) = match &cli.command {
+        Command::Check => ("check", check::run(&settings(g, None)).await),
+        Command::Sync(a) => ("sync", sync::run(settings(g, Some(&a.github)), a).await),
+        Command::Render(a) => {
+            let mut s = settings(g, None);
+            s.worktree_branch = a.branch.clone();
+            ("render", render::run(s, a).await)
+        }
+        Command::Diff(a) => ("diff", diff::run(&settings(g, None), a, g.output).await),
+        Command::Release(a) => (
+            "release",
+            release::run(settings(g, Some(&a.github)), a).await,
+        ),
+        Command::Validate(a) => ("validate", validate::run(settings(g, None), a).await),
+        Command::E2e(a) => ("e2e", e2e::run(settings(g, None), a).await),
+        Command::Backport(a) => (
+            "backport",
+            backport::run(settings(g, Some(&a.github)), a).await,
+        ),
+        Command::Branch(crate::cli::BranchCommand::Cut(a)) => (
+            "branch cut",
+            branch_cut::run(settings(g, Some(&a.github)), a).await,
+        ),
+    };
+    (name, result.unwrap_or_else(|e| Reply::failed(&e)))
+}
+
+/// Open the workspace, shared with the tasks a job spawns.
+pub(crate) async fn open(settings: Settings, view: View) -> Result<Arc<Workspace>, JobError> {
+    Workspace::open(settings, view).await.map(Arc::new)
+}
+
+/// The view a job that acts reads: the remote, fetched first unless it is a dry run.
+pub(crate) fn remote_view(dry_run: bool) -> View {
+    View::Remote { fetched: !dry_run }
+}
+
+fn settings(g: &GlobalArgs, github: Option<&GitHubArgs>) -> Settings {
+    Settings {
+        repo: g.repo.clone(),
+        cache_dir: cache_dir(g),
+        schemas: g.schemas.clone(),
+        worktree_branch: None,
+        base_ref: g.base_ref.clone(),
+        github: github.map_or_else(GitHubSettings::default, |a| GitHubSettings {
+            api_url: a.github_api_url.clone(),
+            repository: a.github_repository.clone(),
+            token: a.github_token.clone(),
+            branch_prefix: a.branch_prefix.clone(),
+            remote: a.remote.clone(),
+            identity: Identity {
+                name: a.author_name.clone(),
+                email: a.author_email.clone(),
+            },
+        }),
+    }
+}
 
 /// The cache directory: flag, then `$XDG_CACHE_HOME/ake-bot`, then `~/.cache/ake-bot`, then a
 /// directory under the system temp dir.
-pub(crate) fn cache_dir(global: &GlobalArgs) -> PathBuf {
+fn cache_dir(global: &GlobalArgs) -> PathBuf {
     if let Some(d) = &global.cache_dir {
         return d.clone();
     }
@@ -29,28 +96,5 @@ pub(crate) fn cache_dir(global: &GlobalArgs) -> PathBuf {
     std::env::temp_dir().join("ake-bot-cache")
 }
 
-/// GitHub settings for a job that writes (`sync`, `release`, `branch cut`), or the error that
-/// says what is missing. `job` names the command in the message.
-pub(crate) fn github_settings(
-    g: &crate::cli::GitHubArgs,
-    job: &str,
-) -> Result<crate::train::publish::PublishSettings, String> {
-    let (Some(repository), Some(token)) = (&g.github_repository, &g.github_token) else {
-        return Err(format!(
-            "{job} needs the GitHub repository and a token: set GITHUB_REPOSITORY and GITHUB_TOKEN \
-             (or --github-repository/--github-token)\n\
-             to only see the plan, pass --dry-run"
-        ));
-    };
-    Ok(crate::train::publish::PublishSettings {
-        api_url: g.github_api_url.clone(),
-        repository: repository.clone(),
-        token: token.clone(),
-        branch_prefix: g.branch_prefix.clone(),
-        identity: crate::git::Identity {
-            name: g.author_name.clone(),
-            email: g.author_email.clone(),
-        },
-        remote: g.remote.clone(),
-    })
-}
+/// `(dry run: …)` or `(… not looked up: …)` notes, shared by the jobs that act.
+pub(crate) const DRY_RUN_NOTE: &str = "(dry run: nothing pushed, nothing written to GitHub)";

@@ -1,68 +1,57 @@
-//! `ake-bot render`: re-render committed manifests for the checked-out branch.
+//! `ake-bot render`: re-render the committed manifests of the branch the work tree holds.
 
-use crate::cli::{GlobalArgs, OutputFormat, RenderArgs};
-use crate::output::Printer;
-use crate::train::rerender::{self, RenderOutcome, RenderRequest};
+use crate::cli::RenderArgs;
+use crate::jobs::render::{self, RenderOutcome, RenderPlan};
+use crate::jobs::JobError;
+use crate::output::{Reply, Text};
+use crate::workspace::{Settings, View};
 use crate::ExitStatus;
 
-pub async fn run(global: &GlobalArgs, args: &RenderArgs, out: &mut Printer) -> ExitStatus {
-    let req = RenderRequest {
-        repo: global.repo.clone(),
-        addons: args.addons.clone(),
-        branch: args.branch.clone(),
-        check: args.check,
-        cache_dir: super::cache_dir(global),
-    };
-    let (branch, results) = match rerender::rerender(&req).await {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
-    };
-    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
-    let stale = results
+pub async fn run(settings: Settings, args: &RenderArgs) -> Result<Reply, JobError> {
+    let ws = super::open(settings, View::Local).await?;
+    let plan = render::plan(&ws, &args.addons).await?;
+    let mut problems = plan.problems.clone();
+    if !args.check {
+        problems.extend(render::execute(&ws, &plan).await);
+    }
+    let stale = plan
+        .results
         .iter()
-        .filter(|r| r.outcome == Ok(RenderOutcome::Updated))
-        .count();
-    match global.output {
-        OutputFormat::Json => out.json(&results),
-        OutputFormat::Text | OutputFormat::Markdown => {
-            for r in &results {
-                match &r.outcome {
-                    Ok(RenderOutcome::Unchanged) => out.line(&format!(
-                        "{}: {} up to date ({})",
-                        r.addon,
-                        r.file.display(),
-                        r.version
-                    )),
-                    Ok(RenderOutcome::Updated) if args.check => out.line(&format!(
-                        "{}: {} is stale: rendering {} for {} gives different output",
-                        r.addon,
-                        r.file.display(),
-                        r.version,
-                        branch.name
-                    )),
-                    Ok(RenderOutcome::Updated) => out.line(&format!(
-                        "{}: wrote {} ({})",
-                        r.addon,
-                        r.file.display(),
-                        r.version
-                    )),
-                    Err(_) => {}
-                }
+        .any(|r| r.outcome == RenderOutcome::Updated);
+    let mut reply = Reply::new(
+        if args.check { "report" } else { "result" },
+        &plan,
+        text(&plan, args.check),
+    )
+    .with_problems(problems);
+    // With --check, a stale render needs a human as much as a failed one.
+    if args.check && stale {
+        reply = reply.status(ExitStatus::Failure);
+    }
+    Ok(reply)
+}
+
+fn text(plan: &RenderPlan, check: bool) -> String {
+    let mut out = Text::default();
+    for r in &plan.results {
+        out.line(match r.outcome {
+            RenderOutcome::Unchanged => format!(
+                "{}: {} up to date ({})",
+                r.addon,
+                r.file.display(),
+                r.version
+            ),
+            RenderOutcome::Updated if check => format!(
+                "{}: {} is stale: rendering {} for {} gives different output",
+                r.addon,
+                r.file.display(),
+                r.version,
+                plan.branch
+            ),
+            RenderOutcome::Updated => {
+                format!("{}: wrote {} ({})", r.addon, r.file.display(), r.version)
             }
-        }
+        });
     }
-    for r in &results {
-        if let Err(e) = &r.outcome {
-            out.error(&format!("{} on {}: {e}", r.addon, branch.name));
-        }
-    }
-    // A failed render and (with --check) a stale one both need a human.
-    if failed > 0 || (args.check && stale > 0) {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    }
+    out.into_string()
 }

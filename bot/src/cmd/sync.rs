@@ -1,66 +1,49 @@
-//! `ake-bot sync`: the upgrade plan and PR bodies.
+//! `ake-bot sync`: the upgrade plan and PR bodies (`--dry-run`), or the PRs on main.
 
-use crate::cli::{GlobalArgs, OutputFormat, SyncArgs};
-use crate::output::Printer;
-use crate::train::publish::{self, PrOutcome, PrPlan};
-use crate::train::sync::{self, Action, SyncPlan, SyncRequest};
-use crate::ExitStatus;
+use crate::cli::SyncArgs;
+use crate::jobs::pr::{PrOutcome, PrPlan};
+use crate::jobs::sync::{self, Action, AddonResult, SyncPlan, SyncRequest};
+use crate::jobs::JobError;
+use crate::output::{Reply, Text};
+use crate::workspace::{Settings, View};
 
-pub async fn run(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> ExitStatus {
-    if !args.dry_run {
-        return publish(global, args, out).await;
-    }
-    let req = SyncRequest {
-        repo: global.repo.clone(),
+pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError> {
+    let mut req = SyncRequest {
         addons: args.addons.clone(),
         branches: args.branches.clone(),
-        cache_dir: super::cache_dir(global),
-        main_ref: None,
-        schemas: global.schemas.clone(),
     };
-    let mut plan = match sync::plan(&req).await {
-        Ok(p) => p,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
-    };
-    let g = &args.github;
-    let with_prs = match (&g.github_repository, &g.github_token) {
-        (Some(repository), Some(token)) => {
-            if let Err(e) = publish::annotate_prs(
-                &mut plan,
-                &g.github_api_url,
-                repository,
-                token,
-                &g.branch_prefix,
-            )
-            .await
-            {
-                out.error(&e.to_string());
-                return ExitStatus::Error;
-            }
-            true
-        }
-        _ => false,
-    };
-    match global.output {
-        OutputFormat::Json => out.json(&plan.entries),
-        OutputFormat::Text | OutputFormat::Markdown => print_text(&plan, with_prs, out),
+    if args.dry_run {
+        let ws = super::open(settings, View::Local).await?;
+        let plan = sync::plan(&ws, &req).await?;
+        let text = plan_text(&plan);
+        return Ok(Reply::new("plan", &plan, text).with_problems(plan.problems));
     }
-    for p in &plan.problems {
-        out.error(&p.to_string());
+    settings.github.require("sync")?;
+    if args.branches.iter().any(|b| b != "main") {
+        return Err(JobError::Usage(
+            "sync opens pull requests against main only; --branch applies to --dry-run".into(),
+        ));
     }
-    if plan.problems.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
-    }
+    req.branches = vec!["main".into()];
+    let ws = super::open(settings, super::remote_view(false)).await?;
+    let plan = sync::plan(&ws, &req).await?;
+    let results = sync::execute(&ws, &plan).await?;
+    let failed = results.iter().filter_map(|r| match &r.outcome {
+        PrOutcome::Failed { message } => Some(
+            crate::jobs::Problem::new(message.clone())
+                .addon(&r.addon)
+                .branch("main"),
+        ),
+        _ => None,
+    });
+    let problems: Vec<_> = plan.problems.iter().cloned().chain(failed).collect();
+    Ok(Reply::new("result", &results, result_text(&results)).with_problems(problems))
 }
 
-fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
+fn plan_text(plan: &SyncPlan) -> String {
+    let mut out = Text::default();
     out.line("Plan (dry run: nothing is pushed, no pull request is opened)");
-    if !with_prs {
+    if !plan.prs_looked_up {
         out.line("(pull requests not looked up: set GITHUB_REPOSITORY and GITHUB_TOKEN to see what would happen to them)");
     }
     out.line("");
@@ -77,14 +60,14 @@ fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
             Action::UpToDate => format!("up to date at {}", e.current),
             Action::Blocked { reason } => format!("blocked: {reason}"),
         };
-        out.line(&format!(
+        out.line(format!(
             "  {:<24} {:<14} k8s {:<5} {what}",
             e.addon.as_str(),
             e.branch.as_str(),
             e.kubernetes
         ));
         for s in &e.skipped {
-            out.line(&format!(
+            out.line(format!(
                 "  {:<24} {:<14} {:<9} skipped {}: {}",
                 "", "", "", s.version, s.reason
             ));
@@ -98,7 +81,7 @@ fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
                 PrPlan::Skip { reason } => format!("no pull request: {reason}"),
                 PrPlan::Nothing => "no pull request".to_string(),
             };
-            out.line(&format!("  {:<24} {:<14} {:<9} → {what}", "", "", ""));
+            out.line(format!("  {:<24} {:<14} {:<9} → {what}", "", "", ""));
         }
     }
     let updates: Vec<_> = plan
@@ -112,7 +95,7 @@ fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
         .filter(|e| matches!(e.action, Action::Blocked { .. }))
         .count();
     out.line("");
-    out.line(&format!(
+    out.line(format!(
         "{} update(s), {} up to date, {} blocked, {} problem(s)",
         updates.len(),
         plan.entries.len() - updates.len() - blocked,
@@ -121,83 +104,39 @@ fn print_text(plan: &SyncPlan, with_prs: bool, out: &mut Printer) {
     ));
     for e in updates {
         out.line("");
-        out.line(&format!(
+        out.line(format!(
             "━━━━ Pull request for {} on {} ━━━━",
             e.addon, e.branch
         ));
-        out.line(&format!(
+        out.line(format!(
             "title:  {}",
             e.title.as_deref().unwrap_or_default()
         ));
-        out.line(&format!("labels: {}", e.labels.join(", ")));
+        out.line(format!("labels: {}", e.labels.join(", ")));
         out.line("");
         out.line(e.body.as_deref().unwrap_or_default());
     }
+    out.into_string()
 }
 
-async fn publish(global: &GlobalArgs, args: &SyncArgs, out: &mut Printer) -> ExitStatus {
-    let g = &args.github;
-    let settings = match super::github_settings(g, "sync") {
-        Ok(s) => s,
-        Err(e) => {
-            out.error(&e);
-            return ExitStatus::Error;
-        }
-    };
-    if !args.branches.is_empty() && args.branches.iter().any(|b| b != "main") {
-        out.error("sync opens pull requests against main only; --branch applies to --dry-run");
-        return ExitStatus::Error;
+fn result_text(results: &[AddonResult]) -> String {
+    let mut out = Text::default();
+    for r in results {
+        let what = match &r.outcome {
+            PrOutcome::Opened { number } => format!("opened #{number}"),
+            PrOutcome::Updated { number } => format!("updated #{number}"),
+            PrOutcome::Unchanged { number } => format!("#{number} is up to date"),
+            PrOutcome::Closed { number } => format!("closed #{number}"),
+            PrOutcome::Nothing => "nothing to do".into(),
+            PrOutcome::Skipped { reason } => format!("skipped: {reason}"),
+            PrOutcome::Failed { .. } => "failed".into(),
+        };
+        let pushed = if r.pushed {
+            format!(", pushed {}", r.branch)
+        } else {
+            String::new()
+        };
+        out.line(format!("{:<24} {what}{pushed}", r.addon));
     }
-    let req = SyncRequest {
-        repo: global.repo.clone(),
-        addons: args.addons.clone(),
-        branches: Vec::new(),
-        cache_dir: super::cache_dir(global),
-        main_ref: None,
-        schemas: global.schemas.clone(),
-    };
-    let (plan, results) = match publish::publish(&req, &settings).await {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
-    };
-    match global.output {
-        OutputFormat::Json => out.json(&results),
-        OutputFormat::Text | OutputFormat::Markdown => {
-            for r in &results {
-                let what = match &r.outcome {
-                    PrOutcome::Opened { number } => format!("opened #{number}"),
-                    PrOutcome::Updated { number } => format!("updated #{number}"),
-                    PrOutcome::Unchanged { number } => format!("#{number} is up to date"),
-                    PrOutcome::Closed { number } => format!("closed #{number}"),
-                    PrOutcome::Nothing => "nothing to do".into(),
-                    PrOutcome::Skipped { reason } => format!("skipped: {reason}"),
-                    PrOutcome::Failed { .. } => "failed".into(),
-                };
-                let pushed = if r.pushed {
-                    format!(", pushed {}", r.branch)
-                } else {
-                    String::new()
-                };
-                out.line(&format!("{:<24} {what}{pushed}", r.addon));
-            }
-        }
-    }
-    let mut failed = !plan.problems.is_empty();
-    for p in &plan.problems {
-        out.error(&p.to_string());
-    }
-    for r in &results {
-        if let PrOutcome::Failed { message } = &r.outcome {
-            out.error(&format!("{} on main: {message}", r.addon));
-            failed = true;
-        }
-    }
-    if failed {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    }
+    out.into_string()
 }

@@ -3,40 +3,37 @@
 
 use std::io::Write;
 
-use crate::cli::{GlobalArgs, OutputFormat, ValidateArgs};
-use crate::output::Printer;
-use crate::validate::{self, BranchReport, Finding, Severity, ValidateRequest};
+use crate::cli::ValidateArgs;
+use crate::jobs::validate::{self, BranchReport, ValidateRequest};
+use crate::jobs::JobError;
+use crate::output::{Reply, Text};
+use crate::validate::{Finding, Severity};
+use crate::workspace::{Settings, View};
 use crate::ExitStatus;
 
-pub async fn run(global: &GlobalArgs, args: &ValidateArgs, out: &mut Printer) -> ExitStatus {
+pub async fn run(settings: Settings, args: &ValidateArgs) -> Result<Reply, JobError> {
     let req = ValidateRequest {
-        repo: global.repo.clone(),
         branches: args.branches.clone(),
         all: args.all,
-        schemas: global.schemas.clone(),
-        cache_dir: super::cache_dir(global),
     };
-    let reports = match validate::validate(&req).await {
-        Ok(r) => r,
-        Err(e) => {
-            out.error(&e.to_string());
-            return ExitStatus::Error;
-        }
-    };
-    match global.output {
-        OutputFormat::Json => out.json(&reports),
-        OutputFormat::Text | OutputFormat::Markdown => {
-            for r in &reports {
-                print_text(r, out);
-            }
-        }
+    let ws = super::open(settings, View::Local).await?;
+    let reports = validate::validate(&ws, &req).await?;
+    let mut out = Text::default();
+    for r in &reports {
+        text(r, &mut out);
     }
+    // Errors fail the run; warnings do not.
+    let status = if reports.iter().any(|r| r.errors > 0) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    };
+    let mut reply = Reply::new("report", &reports, out.into_string()).status(status);
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        for r in &reports {
-            for f in &r.findings {
-                out.line(&annotation(&r.branch, f));
-            }
-        }
+        reply.annotations = reports
+            .iter()
+            .flat_map(|r| r.findings.iter().map(|f| annotation(&r.branch, f)))
+            .collect();
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             let summary = step_summary(&reports);
             let written = std::fs::OpenOptions::new()
@@ -49,16 +46,12 @@ pub async fn run(global: &GlobalArgs, args: &ValidateArgs, out: &mut Printer) ->
             }
         }
     }
-    if reports.iter().any(|r| r.errors > 0) {
-        ExitStatus::Failure
-    } else {
-        ExitStatus::Success
-    }
+    Ok(reply)
 }
 
-fn print_text(r: &BranchReport, out: &mut Printer) {
+fn text(r: &BranchReport, out: &mut Text) {
     let from = r.from.as_deref().unwrap_or("not cut");
-    out.line(&format!(
+    out.line(format!(
         "━━━━ {} (Kubernetes {}, {from}): {} bundles, {} objects — {} error(s), {} warning(s) ━━━━",
         r.branch, r.kubernetes, r.bundles, r.objects, r.errors, r.warnings
     ));
@@ -70,7 +63,7 @@ fn print_text(r: &BranchReport, out: &mut Printer) {
                 .file
                 .as_ref()
                 .map_or(String::new(), |p| format!("  {}", p.display()));
-            out.line(&format!("  {}{file}", bundle.unwrap_or("(branch)")));
+            out.line(format!("  {}{file}", bundle.unwrap_or("(branch)")));
         }
         let at = match (f.doc, f.line) {
             (Some(d), Some(l)) => format!("doc {d} line {l}  "),
@@ -80,7 +73,7 @@ fn print_text(r: &BranchReport, out: &mut Printer) {
             .object
             .as_deref()
             .map_or(String::new(), |o| format!("{o}: "));
-        out.line(&format!(
+        out.line(format!(
             "    {:<7} {at}{object}{} [{}]",
             severity(f.severity),
             f.message,

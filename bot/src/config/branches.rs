@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
 use super::error::{did_you_mean, line_col, ConfigError};
@@ -10,7 +11,7 @@ use crate::model::{AddonName, BranchName, KubeMinor};
 use crate::version::Constraint;
 
 /// Where a branch is in its life. Only `maintained` branches get automatic backports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BranchStatus {
     /// Receives updates and backports automatically.
@@ -22,14 +23,17 @@ pub enum BranchStatus {
 }
 
 /// The file as written. Every table rejects unknown keys so a typo is an error, not a silently
-/// ignored setting.
-#[derive(Debug, Clone, Deserialize)]
+/// ignored setting. The doc comments of these types are the descriptions in
+/// `schema/branches.schema.json` (see `schema.rs`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawTrain {
+pub(super) struct RawTrain {
     /// `[main]`: what `main` targets. Required.
     main: RawMain,
     /// `[[release]]`: one entry per release branch. Default: none.
     #[serde(default)]
+    // schemars shows serde defaults only for types it can serialise, and RawRelease is not one.
+    #[schemars(extend("default" = []))]
     release: Vec<RawRelease>,
     /// `tag_format`: the tag each release gets. `{minor}` is the branch's Kubernetes minor
     /// (`1.30`), `{n}` counts releases on the branch from 0. Default: `v{minor}.{n}`.
@@ -55,8 +59,10 @@ fn default_tag_format() -> String {
     "v{minor}.{n}".to_string()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[main]`: the branch that targets the newest Kubernetes minor.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Main")]
 struct RawMain {
     /// The Kubernetes minor `main` targets. Required.
     kubernetes: KubeMinor,
@@ -64,11 +70,14 @@ struct RawMain {
     kind_image: String,
     /// Caps on addon versions for `main` (addon → constraint). Default: none.
     #[serde(default)]
+    #[schemars(schema_with = "caps_schema")]
     caps: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// `[[release]]`: one release branch, serving one older Kubernetes minor.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Release")]
 struct RawRelease {
     /// Branch name. Default: `release-{kubernetes}`.
     name: Option<BranchName>,
@@ -82,11 +91,23 @@ struct RawRelease {
     /// Caps on addon versions on this branch (addon → constraint, e.g. `"<1.16"`).
     /// Default: none.
     #[serde(default)]
+    #[schemars(schema_with = "caps_schema")]
     caps: BTreeMap<String, String>,
 }
 
 fn default_status() -> BranchStatus {
     BranchStatus::Maintained
+}
+
+/// Caps as the schema shows them: keys are addon names (checked by `parse`, which keeps them
+/// strings to report a bad one with its position), values Helm constraints.
+fn caps_schema(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = generator.subschema_for::<BTreeMap<String, String>>();
+    schema.insert(
+        "propertyNames".into(),
+        generator.subschema_for::<AddonName>().into(),
+    );
+    schema
 }
 
 /// One branch of the train, `main` included.
@@ -464,6 +485,13 @@ mod tests {
         assert_eq!(t.branches.len(), 1);
         assert!(t.main().is_main() && t.main().caps.is_empty());
         assert_eq!(t.tag_name(t.main(), 4), "v1.33.4");
+    }
+
+    #[test]
+    fn the_schema_directive_is_a_comment() {
+        // The first line of the repository's branches.toml, for taplo.
+        let t = parse_ok(&format!("#:schema ./schema/branches.schema.json\n{MIN}"));
+        assert_eq!(t.main().kubernetes, KubeMinor::new(1, 33));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::error::{did_you_mean, ConfigError};
@@ -16,7 +17,7 @@ pub const DEFAULT_VALUES: &str = "values.yaml.j2";
 pub const RENDERED_FILE: &str = "rendered/manifests.yaml";
 
 /// Where the addon is installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DeployTarget {
     /// The platform's management cluster.
@@ -34,14 +35,22 @@ pub enum UpstreamSource {
 
 /// `source:` as written: exactly one key naming the kind of source. (A struct rather than an
 /// enum: YAML libraries map enums to `!tags`, which nobody writes by hand.)
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(
+    rename = "Source",
+    description = "Where upstream publishes the addon: exactly one key naming the kind of source."
+)]
 struct RawSource {
     /// `helm: {repo, chart}`: a Helm chart repository.
+    // Required in the schema: `parse` rejects a source without it, and `helm` is the only kind
+    // today. A second kind needs a oneOf here instead.
+    #[schemars(required)]
     helm: Option<HelmSource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A chart in a classic Helm chart repository.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HelmSource {
     /// Repository URL, as in `helm repo add NAME URL`. Required.
@@ -50,9 +59,11 @@ pub struct HelmSource {
     pub chart: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The file as written; unknown keys are errors. The doc comments of these types are the
+/// descriptions in `schema/bundle.schema.json` (see `schema.rs`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawBundle {
+pub(super) struct RawBundle {
     /// Free text shown in reports. Default: empty.
     #[serde(default)]
     description: String,
@@ -336,6 +347,23 @@ mod tests {
         assert_eq!(b.version.to_string(), "v1.16.5");
         assert!(set_version("source: {}\n", "1").is_err());
         assert!(set_version("version: 1\nversion: 2\n", "3").is_err());
+    }
+
+    #[test]
+    fn the_schema_modeline_is_read_past_and_kept_by_set_version() {
+        // The first line of every bundle.yaml in the repository, for yaml-language-server.
+        let text =
+            format!("# yaml-language-server: $schema=../../schema/bundle.schema.json\n{MIN}");
+        assert_eq!(
+            parse_with(&text, &[]).unwrap().version.to_string(),
+            "v1.14.7"
+        );
+        let out = set_version(&text, "v1.16.5").unwrap();
+        assert_eq!(out, text.replace("version: v1.14.7", "version: v1.16.5"));
+        assert_eq!(
+            parse_with(&out, &[]).unwrap().version.to_string(),
+            "v1.16.5"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod branches;
 mod bundle;
 mod error;
+mod schema;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ pub use bundle::{
     RENDERED_FILE,
 };
 pub use error::{ConfigError, ConfigErrors};
+pub use schema::json_schemas;
 
 use crate::git::{Tree, TreeError};
 use crate::model::AddonName;
@@ -101,28 +103,6 @@ pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
         }
     }
     Ok(out)
-}
-
-/// The bundles of train branch `name` and where they were read: the work tree when `name` is
-/// checked out (or the repository is not a git repository and `name` is main), else the local
-/// or `origin/` branch. `None`: the branch is not cut yet.
-pub fn load_branch(repo: &Path, name: &str) -> Result<Option<(String, Bundles)>, TreeError> {
-    let checked_out = crate::git::current_branch(repo).unwrap_or_else(|| "main".into());
-    let tree = if checked_out == name || (name == "main" && !repo.join(".git").exists()) {
-        Some(Tree::Dir(repo.to_path_buf()))
-    } else {
-        crate::git::find_branch(repo, name)?
-    };
-    match tree {
-        Some(t) => {
-            let label = match &t {
-                Tree::Dir(_) => "work tree".to_string(),
-                Tree::Commit { .. } => t.label(),
-            };
-            Ok(Some((label, load_bundles(&t)?)))
-        }
-        None => Ok(None),
-    }
 }
 
 /// Read and validate `branches.toml` from the work tree at `root`, checking caps against the

@@ -10,6 +10,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::json;
 
 use super::ForgeError;
+use crate::retry::{Backoff, Next};
 
 /// Per-request deadline: a hung connection must not hang the job (every wait has a deadline).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -366,32 +367,26 @@ impl GitHub {
         route: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ForgeError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self.once(what, &method, route, body.as_ref()).await;
-            match result {
-                Err(e) if e.should_retry() && attempt < ATTEMPTS => {
-                    let wait = match &e {
-                        ForgeError::RateLimited { retry_after, .. } => *retry_after,
-                        _ => self.retry_base * 2u32.pow(attempt - 1),
-                    };
-                    if wait > MAX_WAIT {
-                        return Err(e);
-                    }
-                    tracing::warn!(attempt, error = %e, wait_ms = wait.as_millis() as u64, "github call failed, retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                other => {
-                    return other.and_then(|text| {
-                        serde_json::from_str(&text).map_err(|e| ForgeError::Decode {
-                            what: what.to_string(),
-                            message: e.to_string(),
-                        })
-                    })
-                }
-            }
-        }
+        let backoff = Backoff {
+            attempts: ATTEMPTS,
+            base: self.retry_base,
+            max_wait: MAX_WAIT,
+        };
+        let text = backoff
+            .run(
+                what,
+                || self.once(what, &method, route, body.as_ref()),
+                |e: &ForgeError| match e {
+                    ForgeError::RateLimited { retry_after, .. } => Next::RetryAfter(*retry_after),
+                    e if e.should_retry() => Next::Retry,
+                    _ => Next::Stop,
+                },
+            )
+            .await?;
+        serde_json::from_str(&text).map_err(|e| ForgeError::Decode {
+            what: what.to_string(),
+            message: e.to_string(),
+        })
     }
 
     async fn once(

@@ -36,6 +36,11 @@ impl Remote {
         }
     }
 
+    /// The remote's name (`origin`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Fetch `branches` into `refs/remotes/<remote>/<branch>`.
     pub async fn fetch(&self, branches: &[&str]) -> Result<(), RemoteError> {
         let mut args = vec![

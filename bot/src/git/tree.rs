@@ -153,9 +153,9 @@ impl Tree {
     }
 }
 
-/// Find `branch` in the repository at `repo`: the local branch if it exists, else
-/// `origin/<branch>`. `Ok(None)` when `repo` is not a git repository or has neither.
-pub fn find_branch(repo: &Path, branch: &str) -> Result<Option<Tree>, TreeError> {
+/// The commit `refname` (`refs/heads/x`, `refs/remotes/origin/x`) points at, as a tree
+/// labelled `label`. `Ok(None)` when `repo` is not a git repository or has no such ref.
+pub fn branch_tree(repo: &Path, refname: &str, label: &str) -> Result<Option<Tree>, TreeError> {
     let r = match git2::Repository::open(repo) {
         Ok(r) => r,
         Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
@@ -167,24 +167,21 @@ pub fn find_branch(repo: &Path, branch: &str) -> Result<Option<Tree>, TreeError>
             })
         }
     };
-    for (refname, label) in [
-        (format!("refs/heads/{branch}"), branch.to_string()),
-        (
-            format!("refs/remotes/origin/{branch}"),
-            format!("origin/{branch}"),
-        ),
-    ] {
-        if let Ok(reference) = r.find_reference(&refname) {
-            if let Ok(commit) = reference.peel_to_commit() {
-                return Ok(Some(Tree::Commit {
-                    repo: repo.to_path_buf(),
-                    commit: commit.id().to_string(),
-                    label,
-                }));
-            }
-        }
-    }
-    Ok(None)
+    let Ok(reference) = r.find_reference(refname) else {
+        return Ok(None);
+    };
+    let commit = reference
+        .peel_to_commit()
+        .map_err(|source| TreeError::Git {
+            repo: repo.to_path_buf(),
+            what: refname.to_string(),
+            source,
+        })?;
+    Ok(Some(Tree::Commit {
+        repo: repo.to_path_buf(),
+        commit: commit.id().to_string(),
+        label: label.to_string(),
+    }))
 }
 
 /// The branch checked out in `repo`'s work tree, if it is a git repository on a branch.

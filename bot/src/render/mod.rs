@@ -9,9 +9,9 @@ use std::path::Path;
 pub use helm::{Helm, TemplateArgs};
 pub use values::{render_values, ChartContext, KubeContext, ValuesContext};
 
-use crate::config::{Bundle, DeployTarget, TrainBranch};
+use crate::config::{Bundle, DeployTarget, LoadedBundle, TrainBranch};
 use crate::manifest::Manifests;
-use crate::upstream::ChartEntry;
+use crate::upstream::{ChartEntry, Fetcher, Release};
 
 /// Why a render failed; the caller adds addon and branch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +78,39 @@ pub fn context_for(bundle: &Bundle, branch: &TrainBranch, chart: ChartContext) -
         .to_string(),
         chart,
     }
+}
+
+/// Fetch (verified) and render `release` of `bundle` for `branch`, at most one helm at a time
+/// per permit. Errors are one line naming the chart and version; callers add addon and branch.
+pub async fn render_release(
+    fetcher: &Fetcher,
+    helm: &Helm,
+    permits: &tokio::sync::Semaphore,
+    bundle: &LoadedBundle,
+    branch: &TrainBranch,
+    release: &Release,
+) -> Result<Rendered, String> {
+    let b = &bundle.bundle;
+    let chart_path = fetcher
+        .chart(&b.helm().repo, &release.entry)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _permit = permits
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    render(
+        helm,
+        RenderInput {
+            bundle: b,
+            values_template: bundle.values_template.as_deref(),
+            branch,
+            chart: &release.entry,
+            chart_path: &chart_path,
+        },
+    )
+    .await
+    .map_err(|e| format!("rendering {} {}: {e}", release.entry.name, release.version))
 }
 
 /// Render `input` with `helm`.

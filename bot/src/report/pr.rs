@@ -7,10 +7,8 @@ use crate::manifest::ManifestDiff;
 use crate::upstream::{ChartEntry, Release, Skip};
 use crate::version::Version;
 
-/// GitHub rejects bodies over 65,536 characters (characters, not bytes).
-pub const BODY_LIMIT: usize = 65_536;
-/// What we aim for: room for GitHub's own normalisation and a later edit by a human.
-const BODY_BUDGET: usize = BODY_LIMIT - 4_096;
+use super::{budget, fit, TemplateError, BODY_LIMIT};
+
 /// A single object's diff longer than this is cut; kube-prometheus-stack CRDs change by
 /// thousands of lines and nobody reviews those in a PR body.
 const MAX_DIFF_LINES: usize = 400;
@@ -133,10 +131,9 @@ struct DiffBlock {
     cut: Option<String>,
 }
 
-const TEMPLATE: &str = include_str!("../../templates/pr-body.md.j2");
-
-/// Render the PR body, within [`BODY_BUDGET`] characters.
-pub fn pr_body(b: &PrBody<'_>) -> Result<String, minijinja::Error> {
+/// Render the PR body within GitHub's limit: diffs a reviewer reads first are kept, the rest
+/// are named and left out.
+pub fn pr_body(b: &PrBody<'_>) -> Result<String, TemplateError> {
     let mut ctx = context(b);
     let mut all_diffs = std::mem::take(&mut ctx.diffs);
     // What runs and what it may do first; bulky data (dashboards, CRD schemas) last. Stable, so
@@ -146,7 +143,7 @@ pub fn pr_body(b: &PrBody<'_>) -> Result<String, minijinja::Error> {
     let base_len = base.chars().count();
 
     // Greedy: keep diffs in object order while they fit; name the rest.
-    let mut left = BODY_BUDGET.saturating_sub(base_len + 600);
+    let mut left = budget(BODY_LIMIT).saturating_sub(base_len + 600);
     let mut kept = Vec::new();
     let mut omitted = Vec::new();
     for d in all_diffs {
@@ -169,36 +166,22 @@ pub fn pr_body(b: &PrBody<'_>) -> Result<String, minijinja::Error> {
         ));
     }
     ctx.diffs = kept;
-    let body = render(&ctx)?;
-    Ok(fit(body))
+    Ok(fit(render(&ctx)?, BODY_LIMIT))
 }
 
-/// Last resort if the summary alone is too long (thousands of changed objects): cut at a line
-/// boundary and say so.
-fn fit(body: String) -> String {
-    if body.chars().count() <= BODY_BUDGET {
-        return body;
-    }
-    let note = "\n\n> [!NOTE]\n> This description was cut to fit GitHub's limit. See \"Files changed\" for everything.\n";
-    let mut out = String::new();
-    for line in body.lines() {
-        if out.chars().count() + line.chars().count() + note.len() + 1 > BODY_BUDGET {
-            break;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out.push_str(note);
-    out
+fn render(ctx: &Ctx) -> Result<String, TemplateError> {
+    super::render("sync-pr.md", ctx)
 }
 
-fn render(ctx: &Ctx) -> Result<String, minijinja::Error> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.add_template("pr-body.md", TEMPLATE)?;
-    env.get_template("pr-body.md")?.render(ctx)
+/// The comment `sync` leaves when it closes a PR nothing needs any more.
+pub fn close_comment(marker: &str, why: &str) -> Result<String, TemplateError> {
+    #[derive(Serialize)]
+    struct Ctx<'a> {
+        marker: &'a str,
+        why: &'a str,
+    }
+    let text = super::render("sync-close.md", &Ctx { marker, why })?;
+    Ok(fit(text, BODY_LIMIT))
 }
 
 fn context(b: &PrBody<'_>) -> Ctx {

@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use super::index::{ChartEntry, Index};
 use super::UpstreamError;
 use crate::config::{Mirrors, Source};
+use crate::retry::{Backoff, Next};
 
 /// Large enough for the biggest public indexes (prometheus-community's is ~25 MB), small
 /// enough that a hostile server cannot exhaust memory.
@@ -21,6 +22,15 @@ const MAX_CHART_BYTES: u64 = 64 << 20;
 const ATTEMPTS: u32 = 3;
 
 type IndexCell = Arc<OnceCell<Result<Arc<Index>, UpstreamError>>>;
+
+/// A failed GET, and whether retrying could help.
+struct Failed(UpstreamError, bool);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Fetches upstream data, once per run per index.
 pub struct Fetcher {
@@ -200,23 +210,23 @@ impl Fetcher {
                 if let Some(path) = url.strip_prefix("file://") {
                     return read_file(Path::new(path), limit).await;
                 }
-                let mut last = None;
-                for attempt in 0..ATTEMPTS {
-                    if attempt > 0 {
-                        tokio::time::sleep(self.retry_base * 2u32.pow(attempt - 1)).await;
-                    }
-                    match self.get(url, limit).await {
-                        Ok(b) => return Ok(b),
-                        Err((e, retry)) => {
-                            tracing::warn!(url = %url, attempt, error = %e, "upstream fetch failed");
-                            last = Some(e);
-                            if !retry {
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(last.expect("the loop runs at least once"))
+                let backoff = Backoff {
+                    attempts: ATTEMPTS,
+                    base: self.retry_base,
+                    max_wait: Duration::from_secs(60),
+                };
+                backoff
+                    .run(
+                        url,
+                        || async {
+                            self.get(url, limit)
+                                .await
+                                .map_err(|(e, retry)| Failed(e, retry))
+                        },
+                        |f: &Failed| if f.1 { Next::Retry } else { Next::Stop },
+                    )
+                    .await
+                    .map_err(|Failed(e, _)| e)
             }
         }
     }

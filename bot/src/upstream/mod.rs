@@ -10,6 +10,29 @@ pub use fetch::Fetcher;
 pub use index::{ChartEntry, ChartReleases, Index, Release};
 pub use select::{admissible, choose, Choice, Skip, SkipReason};
 
+/// The index entry of the version `bundle` pins. Errors are one line naming chart, version and
+/// index.
+pub async fn pinned_release(
+    fetcher: &Fetcher,
+    bundle: &crate::config::Bundle,
+) -> Result<Release, String> {
+    let helm = bundle.helm();
+    let index = fetcher.index(&helm.repo).await.map_err(|e| e.to_string())?;
+    index
+        .releases(&helm.chart)
+        .releases
+        .into_iter()
+        .find(|r| r.version == bundle.version)
+        .ok_or_else(|| {
+            UpstreamError::VersionMissing {
+                chart: helm.chart.clone(),
+                version: bundle.version.to_string(),
+                index: index.location.clone(),
+            }
+            .to_string()
+        })
+}
+
 /// Why upstream data could not be used. Cloneable: one failed index fetch is reported to every
 /// bundle that needed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

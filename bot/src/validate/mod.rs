@@ -6,7 +6,6 @@
 
 mod cache;
 mod crd;
-mod job;
 mod schemas;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,8 +13,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+pub use cache::Schemas;
 pub use crd::Crds;
-pub use job::{validate, BranchReport, ValidateRequest};
 pub use schemas::{file_name, Lookup, SchemaStore};
 
 use crate::apis;
@@ -80,7 +79,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn branch_wide(severity: Severity, check: Check, message: String) -> Finding {
+    pub(crate) fn branch_wide(severity: Severity, check: Check, message: String) -> Finding {
         Finding {
             severity,
             check,

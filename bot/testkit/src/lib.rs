@@ -246,8 +246,11 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         }
     }
 }
+pub mod bot;
 pub mod github;
 pub mod kube;
+
+pub use bot::Bot;
 
 /// A bare repository standing in for GitHub's remote, with `main` and any extra branches (each
 /// one commit on top of main), built hermetically. Returns (temp dir guard, bare repo path).

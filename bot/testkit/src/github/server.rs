@@ -15,6 +15,8 @@ use super::world::{FakeGitHub, Fault, Pull, Recorded};
 pub struct FakeGitHubServer {
     server: MockServer,
     world: Arc<Mutex<FakeGitHub>>,
+    /// `finish` ran: its checks passed, or the test is failing already.
+    checked: bool,
 }
 
 impl FakeGitHubServer {
@@ -27,7 +29,11 @@ impl FakeGitHubServer {
             })
             .mount(&server)
             .await;
-        FakeGitHubServer { server, world }
+        FakeGitHubServer {
+            server,
+            world,
+            checked: false,
+        }
     }
 
     /// The API base URL to give the client (`GITHUB_API_URL`).
@@ -41,17 +47,43 @@ impl FakeGitHubServer {
             .expect("the fake's lock is never poisoned unless a test already failed")
     }
 
-    /// End the test: fail on any contract violation, and hand back the world for assertions.
-    pub fn finish(self) -> FakeGitHub {
+    /// End the test: fail on any contract violation or injected fault that never fired, and
+    /// hand back the world for assertions.
+    pub fn finish(mut self) -> FakeGitHub {
+        self.checked = true;
         // The mock server may still hold a handle to the world; take a copy of its state.
         let world = self.world.lock().expect("lock").clone();
-        assert!(
-            world.violations.is_empty(),
-            "the fake GitHub saw contract violations:\n{}",
-            world.violations.join("\n")
-        );
+        check_expectations(&world);
         world
     }
+}
+
+/// A test that forgets `finish` still fails on what the fake saw: checked when it is dropped
+/// (unless the test is already panicking, so the first failure is the one reported).
+impl Drop for FakeGitHubServer {
+    fn drop(&mut self) {
+        if self.checked || std::thread::panicking() {
+            return;
+        }
+        let world = match self.world.lock() {
+            Ok(w) => w.clone(),
+            Err(_) => return,
+        };
+        check_expectations(&world);
+    }
+}
+
+fn check_expectations(world: &FakeGitHub) {
+    assert!(
+        world.violations.is_empty(),
+        "the fake GitHub saw contract violations:\n{}",
+        world.violations.join("\n")
+    );
+    assert!(
+        world.faults.is_empty(),
+        "faults were injected that no request met (the test does not test what it says): {:?}",
+        world.faults
+    );
 }
 
 struct Dispatcher {
@@ -556,5 +588,34 @@ mod tests {
                 .any(|v| v.starts_with("pulls/update request: at /state")),
             "{violations:?}"
         );
+        // Seen; the drop check below must not fail this test for it.
+        server.world().violations.clear();
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_finish_still_fails_on_drop() {
+        let server = FakeGitHubServer::start(FakeGitHub::new(
+            "acme",
+            "config",
+            std::path::PathBuf::from("/nonexistent"),
+        ))
+        .await;
+        server.world().violations.push("seen by a request".into());
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(server)))
+            .expect_err("dropping must fail the test");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("seen by a request"), "{msg}");
+
+        let server = FakeGitHubServer::start(FakeGitHub::new(
+            "acme",
+            "config",
+            std::path::PathBuf::from("/nonexistent"),
+        ))
+        .await;
+        server.world().inject("pulls/create", Fault::Status(500));
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| server.finish()))
+            .expect_err("an unused fault fails the test");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("no request met"), "{msg}");
     }
 }

@@ -8,6 +8,10 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+mod rbac;
+
+use rbac::rbac_changes;
+
 /// The identity of a Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct ObjectRef {
@@ -598,146 +602,6 @@ fn crd_changes(
     out
 }
 
-/// Readable RBAC rules: `get, list, watch on pods, services (core)`.
-fn rules(o: &Object) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let list = |v: &Value, k: &str| -> Vec<String> {
-        v.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    for r in o
-        .value
-        .get("rules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let verbs = list(r, "verbs").join(", ");
-        let mut what = list(r, "resources");
-        if what.is_empty() {
-            what = list(r, "nonResourceURLs");
-        }
-        let names = list(r, "resourceNames");
-        let groups: Vec<String> = list(r, "apiGroups")
-            .into_iter()
-            .map(|g| if g.is_empty() { "core".to_string() } else { g })
-            .collect();
-        let mut line = format!("{verbs} on {}", what.join(", "));
-        if !names.is_empty() {
-            line.push_str(&format!(" named {}", names.join(", ")));
-        }
-        if !groups.is_empty() {
-            line.push_str(&format!(" ({})", groups.join(", ")));
-        }
-        out.insert(line);
-    }
-    out
-}
-
-fn binding(o: &Object) -> (String, BTreeSet<String>) {
-    let role = o
-        .value
-        .get("roleRef")
-        .map(|r| {
-            format!(
-                "{} {}",
-                r.get("kind").and_then(Value::as_str).unwrap_or("?"),
-                r.get("name").and_then(Value::as_str).unwrap_or("?")
-            )
-        })
-        .unwrap_or_default();
-    let subjects = o
-        .value
-        .get("subjects")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            let kind = s.get("kind").and_then(Value::as_str).unwrap_or("?");
-            let name = s.get("name").and_then(Value::as_str).unwrap_or("?");
-            match s.get("namespace").and_then(Value::as_str) {
-                Some(ns) => format!("{kind} {ns}/{name}"),
-                None => format!("{kind} {name}"),
-            }
-        })
-        .collect();
-    (role, subjects)
-}
-
-fn rbac_changes(
-    old: &BTreeMap<&ObjectRef, &Object>,
-    new: &BTreeMap<&ObjectRef, &Object>,
-) -> Vec<RbacChange> {
-    let is_rbac = |k: &ObjectRef| k.group == "rbac.authorization.k8s.io";
-    let keys: BTreeSet<&ObjectRef> = old
-        .keys()
-        .chain(new.keys())
-        .copied()
-        .filter(|k| is_rbac(k))
-        .collect();
-    let mut out = Vec::new();
-    for key in keys {
-        let mut push = |change: String| {
-            out.push(RbacChange {
-                object: key.clone(),
-                change,
-            })
-        };
-        let is_role = key.kind == "Role" || key.kind == "ClusterRole";
-        match (old.get(key), new.get(key)) {
-            (None, Some(n)) if is_role => {
-                let r = rules(n);
-                push(format!(
-                    "new, grants {}",
-                    if r.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        r.into_iter().collect::<Vec<_>>().join("; ")
-                    }
-                ));
-            }
-            (None, Some(n)) => {
-                let (role, subjects) = binding(n);
-                push(format!(
-                    "new, binds {role} to {}",
-                    subjects.into_iter().collect::<Vec<_>>().join(", ")
-                ));
-            }
-            (Some(_), None) => push("removed".into()),
-            (Some(o), Some(n)) if is_role => {
-                let (a, b) = (rules(o), rules(n));
-                for r in b.difference(&a) {
-                    push(format!("grants {r}"));
-                }
-                for r in a.difference(&b) {
-                    push(format!("no longer grants {r}"));
-                }
-            }
-            (Some(o), Some(n)) => {
-                let ((ra, sa), (rb, sb)) = (binding(o), binding(n));
-                if ra != rb {
-                    push(format!("roleRef {ra} → {rb}"));
-                }
-                for s in sb.difference(&sa) {
-                    push(format!("adds subject {s}"));
-                }
-                for s in sa.difference(&sb) {
-                    push(format!("drops subject {s}"));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,7 +664,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "`ClusterRole r`: grants * on deployments (apps)",
+                "`ClusterRole r`: now also grants all verbs on deployments (apps)",
                 "`ClusterRoleBinding b`: adds subject ServiceAccount ns/other",
                 "`ClusterRoleBinding b`: drops subject ServiceAccount ns/sa",
             ]

@@ -1,0 +1,167 @@
+//! `e2e`: one branch's committed renders on a kind cluster with the branch's node image (or a
+//! given cluster): install in order, wait until ready, smoke checks, diagnostics, cleanup. The
+//! install logic lives in [`crate::cluster`].
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::JobError;
+use crate::cluster::{
+    client_for, install, kind, run_smoke, BundleObjects, BundleOutcome, Installer, SmokeOutcome,
+};
+use crate::config::{self, BranchStatus};
+use crate::manifest::Manifests;
+use crate::workspace::{Origin, Workspace};
+
+#[derive(Debug, Clone)]
+pub struct E2eRequest {
+    /// The train branch; `None`: the one the work tree holds.
+    pub branch: Option<String>,
+    /// Keep the kind cluster afterwards (to look at it).
+    pub keep: bool,
+    /// How long each bundle may take to become ready.
+    pub bundle_timeout: Duration,
+    /// Use this cluster instead of creating a kind cluster.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kind binary.
+    pub kind: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct E2eReport {
+    pub branch: String,
+    pub kubernetes: String,
+    pub image: String,
+    /// The kind cluster, when this run made one.
+    pub cluster: Option<String>,
+    pub bundles: Vec<BundleOutcome>,
+    pub smoke: Vec<SmokeOutcome>,
+    /// Events, pod states and logs from the namespaces of bundles that did not come up.
+    pub diagnostics: Vec<String>,
+    /// Whether the cluster was deleted (false with `--keep`, or when deleting failed).
+    pub deleted: bool,
+    pub ok: bool,
+}
+
+pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError> {
+    let name = req
+        .branch
+        .clone()
+        .unwrap_or_else(|| ws.checkout().to_string());
+    let branch = ws.branch(&name)?.clone();
+    if branch.status == BranchStatus::Eol {
+        tracing::warn!(branch = %name, "the branch is eol; testing it anyway");
+    }
+    let files = ws.branch_files(&branch).await?;
+    if files.origin == Origin::NotCut {
+        return Err(JobError::Git(format!(
+            "{name} is not cut yet: no local or origin branch"
+        )));
+    }
+    let bundles = files.bundles;
+    if let Some(p) = bundles.problems.first() {
+        return Err(JobError::Config(config::ConfigErrors(p.errors.clone())));
+    }
+    let mut sets = Vec::new();
+    for lb in &bundles.loaded {
+        let file = lb.bundle.rendered_file();
+        let text = lb.rendered.as_deref().ok_or_else(|| {
+            JobError::Git(format!(
+                "{}: no committed render; run `ake-bot render`",
+                file.display()
+            ))
+        })?;
+        let m = Manifests::parse(text)
+            .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
+        sets.push(BundleObjects {
+            bundle: lb.bundle.name.to_string(),
+            namespace: lb.bundle.namespace.clone(),
+            objects: m.objects().to_vec(),
+        });
+    }
+
+    let work = tempfile::Builder::new()
+        .prefix("ake-bot-e2e-")
+        .tempdir()
+        .map_err(|e| JobError::Git(format!("cannot make a temp dir: {e}")))?;
+    let (cluster, kubeconfig) = match &req.kubeconfig {
+        Some(k) => (None, k.clone()),
+        None => {
+            kind::preflight(&req.kind)
+                .await
+                .map_err(JobError::Unavailable)?;
+            let kubeconfig = work.path().join("kubeconfig");
+            let config = ws.repo().join("e2e").join(&name).join("kind.yaml");
+            let c = kind::create(
+                &req.kind,
+                &kind::cluster_name(&name),
+                &branch.kind_image,
+                config.exists().then_some(config.as_path()),
+                &kubeconfig,
+            )
+            .await
+            .map_err(JobError::Git)?;
+            (Some(c), kubeconfig)
+        }
+    };
+
+    let run = async {
+        let client = client_for(&kubeconfig).await?;
+        let installer = Installer::new(client);
+        let mut outcomes = install(&installer, &sets, req.bundle_timeout).await;
+        let installed = outcomes.iter().all(|o| o.problems.is_empty());
+        let smoke = if installed {
+            run_smoke(&installer, ws.repo(), &sets).await
+        } else {
+            Vec::new()
+        };
+        let mut diagnostics = Vec::new();
+        let failing: BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| !o.problems.is_empty())
+            .map(|o| o.namespace.clone())
+            .chain(
+                smoke
+                    .iter()
+                    .filter(|s| !s.ok)
+                    .filter_map(|s| sets.iter().find(|b| b.bundle == s.addon))
+                    .map(|b| b.namespace.clone()),
+            )
+            .collect();
+        for ns in failing {
+            diagnostics.extend(installer.diagnostics(&ns).await);
+        }
+        outcomes.sort_by(|a, b| a.bundle.cmp(&b.bundle));
+        Ok::<_, String>((outcomes, smoke, diagnostics))
+    }
+    .await;
+
+    // Always clean up, whatever happened above (unless asked to keep it).
+    let mut deleted = false;
+    if let Some(c) = &cluster {
+        if req.keep {
+            tracing::info!(cluster = %c.name, "keeping the cluster (--keep); delete it with `kind delete cluster --name {}`", c.name);
+        } else {
+            match c.delete().await {
+                Ok(()) => deleted = true,
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+    }
+    let (bundles_out, smoke, diagnostics) = run.map_err(JobError::Git)?;
+    let ok = bundles_out.iter().all(|b| b.problems.is_empty()) && smoke.iter().all(|s| s.ok);
+    Ok(E2eReport {
+        branch: name,
+        kubernetes: branch.kubernetes.to_string(),
+        image: branch.kind_image.clone(),
+        cluster: cluster.map(|c| c.name.clone()),
+        bundles: bundles_out,
+        smoke,
+        diagnostics,
+        deleted,
+        ok,
+    })
+}

@@ -1,0 +1,409 @@
+//! The sync plan: per (addon, branch), what should change and the PR that says so. Reads the
+//! repository, upstream and (when a token is set) GitHub; writes nothing but caches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{LoadedBundle, TrainBranch};
+use crate::forge::PullSummary;
+use crate::jobs::pr::{self, PrPlan, PrSpec};
+use crate::jobs::{check_addons, wanted, JobError, Problem};
+use crate::manifest::{self, Manifests};
+use crate::model::{AddonName, BranchName};
+use crate::render::Rendered;
+use crate::report::{self, PrBody};
+use crate::upstream::{self, Release, Skip, UpstreamError};
+use crate::validate::ParsedRenders;
+use crate::workspace::{blocking, Origin, Workspace};
+
+/// What `sync` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// Only these addons (all when empty).
+    pub addons: Vec<String>,
+    /// Only these branches (all non-eol when empty).
+    pub branches: Vec<String>,
+}
+
+/// What should happen on one (addon, branch).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// A newer version is admissible: open or update the PR.
+    Update,
+    /// The pin is the newest admissible version.
+    UpToDate,
+    /// Nothing admissible is newer, and the pin itself is not admissible here either (e.g. a
+    /// chart whose `kubeVersion` excludes this branch's minor). Needs a human.
+    Blocked { reason: String },
+}
+
+/// One (addon, branch) of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanEntry {
+    pub addon: AddonName,
+    pub branch: BranchName,
+    pub kubernetes: String,
+    pub origin: Origin,
+    pub action: Action,
+    pub current: String,
+    pub current_app_version: Option<String>,
+    pub target: Option<String>,
+    pub target_app_version: Option<String>,
+    /// Newer versions passed over, and why.
+    pub skipped: Vec<Skip>,
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    /// Labels the PR carries.
+    pub labels: Vec<String>,
+    /// PR title and body, for `Update` entries.
+    pub title: Option<String>,
+    pub body: Option<String>,
+    /// What should happen to the addon's PR (main, when GitHub can be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pr: Option<PrPlan>,
+    /// The PRs that exist for the addon's bot branch (what `pr` was decided from).
+    #[serde(skip)]
+    pub pulls: Vec<PullSummary>,
+    /// The new committed render, for `Update` entries (not printed; the executor writes it).
+    #[serde(skip)]
+    pub rendered: Option<String>,
+}
+
+impl PlanEntry {
+    /// The PR this entry wants, when it proposes an update.
+    pub fn wanted_pr(&self, prefix: &str) -> Option<PrSpec> {
+        let target = self
+            .target
+            .as_ref()
+            .filter(|_| self.action == Action::Update)?;
+        Some(PrSpec {
+            head: format!("{prefix}{}", self.addon),
+            base: self.branch.to_string(),
+            title: self.title.clone().unwrap_or_default(),
+            body: self.body.clone().unwrap_or_default(),
+            labels: self.labels.clone(),
+            draft: false,
+            target: Some(target.clone()),
+        })
+    }
+
+    /// Why an open PR is no longer needed.
+    fn close_reason(&self) -> String {
+        match &self.action {
+            Action::Blocked { reason } => format!("the update is blocked: {reason}"),
+            _ => format!(
+                "`{}` already runs {} {}, the newest allowed version",
+                self.branch, self.addon, self.current
+            ),
+        }
+    }
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SyncPlan {
+    pub entries: Vec<PlanEntry>,
+    /// Whether `pr` was decided (GitHub was read).
+    pub prs_looked_up: bool,
+    #[serde(skip)]
+    pub problems: Vec<Problem>,
+}
+
+/// Build the plan: every selected branch as the workspace reads it (`main` from the remote
+/// when acting), and, when GitHub can be read, what should happen to each PR on `main`.
+pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, JobError> {
+    let branches = ws.select_branches(&req.branches)?;
+    let main = ws.branch_files(ws.train.main()).await?;
+    check_addons(&req.addons, &main.bundles.names())?;
+    ws.helm()?;
+    // A branch git does not have yet is planned from the work tree's bundles, with the
+    // current pin rendered for its minor as the baseline.
+    let worktree = ws.worktree_bundles().await?;
+
+    let mut out = SyncPlan::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for branch in &branches {
+        let mut files = if branch.is_main() {
+            main.clone()
+        } else {
+            ws.branch_files(branch).await?
+        };
+        if files.origin == Origin::NotCut {
+            files.bundles = worktree.clone();
+        }
+        for p in files
+            .bundles
+            .problems
+            .iter()
+            .filter(|p| wanted(&req.addons, &p.dir))
+        {
+            for e in &p.errors {
+                out.problems
+                    .push(Problem::from_config(e).addon(&p.dir).branch(&branch.name));
+            }
+        }
+        // Parsed once per branch, by whichever job needs it first, while others still render.
+        let siblings = Arc::new(Siblings {
+            loaded: files.bundles.loaded.clone(),
+            parsed: tokio::sync::OnceCell::new(),
+        });
+        for lb in files
+            .bundles
+            .loaded
+            .iter()
+            .filter(|b| wanted(&req.addons, b.bundle.name.as_str()))
+        {
+            let job = Job {
+                ws: ws.clone(),
+                bundle: lb.clone(),
+                branch: branch.clone(),
+                origin: files.origin.clone(),
+                siblings: siblings.clone(),
+            };
+            tasks.spawn(async move {
+                let (addon, branch) = (job.bundle.bundle.name.clone(), job.branch.name.clone());
+                let span = tracing::info_span!("plan", addon = %addon, branch = %branch);
+                let res = tracing::Instrument::instrument(job.run(), span).await;
+                (addon, branch, res)
+            });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (addon, branch, res) =
+            joined.map_err(|e| JobError::Internal(format!("a planning task failed: {e}")))?;
+        match res {
+            Ok(entry) => out.entries.push(entry),
+            Err(cause) => out
+                .problems
+                .push(Problem::new(cause).addon(addon).branch(branch)),
+        }
+    }
+    // Stable order: branches as in branches.toml, addons by name.
+    let order: BTreeMap<BranchName, usize> = ws
+        .train
+        .branches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.clone(), i))
+        .collect();
+    out.entries
+        .sort_by_key(|e| (order.get(&e.branch).copied(), e.addon.clone()));
+    decide_prs(ws, &mut out).await;
+    out.problems
+        .sort_by(|a, b| (&a.addon, &a.branch).cmp(&(&b.addon, &b.branch)));
+    Ok(out)
+}
+
+/// What should happen to each addon's PR on `main`, from the PRs its bot branch has. Reads
+/// GitHub; a lookup that fails is a problem for that addon.
+async fn decide_prs(ws: &Workspace, plan: &mut SyncPlan) {
+    let Some(forge) = ws.forge() else {
+        return;
+    };
+    plan.prs_looked_up = true;
+    for entry in plan
+        .entries
+        .iter_mut()
+        .filter(|e| e.branch == BranchName::main())
+    {
+        let head = format!("{}{}", ws.branch_prefix(), entry.addon);
+        match forge.pulls_for_head(&head).await {
+            Ok(pulls) => {
+                let wanted = entry.wanted_pr(ws.branch_prefix());
+                entry.pr = Some(pr::decide(wanted.as_ref(), &pulls, &entry.close_reason()));
+                entry.pulls = pulls;
+            }
+            Err(e) => plan.problems.push(
+                Problem::new(e.to_string())
+                    .addon(&entry.addon)
+                    .branch(&entry.branch),
+            ),
+        }
+    }
+}
+
+/// A branch's bundles and, once a job asks, their parsed renders.
+struct Siblings {
+    loaded: Vec<LoadedBundle>,
+    parsed: tokio::sync::OnceCell<Arc<ParsedRenders>>,
+}
+
+impl Siblings {
+    async fn parsed(&self) -> Result<Arc<ParsedRenders>, String> {
+        self.parsed
+            .get_or_try_init(|| async {
+                let loaded = self.loaded.clone();
+                blocking(move || Ok(crate::validate::parse_renders(&loaded)))
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .cloned()
+    }
+}
+
+struct Job {
+    ws: Arc<Workspace>,
+    bundle: LoadedBundle,
+    branch: TrainBranch,
+    origin: Origin,
+    /// The branch's bundles, for validating the change in context.
+    siblings: Arc<Siblings>,
+}
+
+impl Job {
+    async fn run(self) -> Result<PlanEntry, String> {
+        let b = &self.bundle.bundle;
+        let helm_src = b.helm();
+        let index = self
+            .ws
+            .fetcher()
+            .index(&helm_src.repo)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !index.has_chart(&helm_src.chart) {
+            return Err(UpstreamError::ChartMissing {
+                chart: helm_src.chart.clone(),
+                index: index.location.clone(),
+            }
+            .to_string());
+        }
+        let releases = index.releases(&helm_src.chart);
+        if !releases.skipped.is_empty() {
+            tracing::debug!(skipped = releases.skipped.len(), "index entries skipped");
+        }
+        let current = releases
+            .releases
+            .iter()
+            .find(|r| r.version == b.version)
+            .cloned();
+        let choice = upstream::choose(&releases.releases, b, &self.branch, &b.version);
+
+        let mut entry = PlanEntry {
+            addon: b.name.clone(),
+            branch: self.branch.name.clone(),
+            kubernetes: self.branch.kubernetes.to_string(),
+            origin: self.origin.clone(),
+            action: Action::UpToDate,
+            current: b.version.to_string(),
+            current_app_version: current.as_ref().and_then(|r| r.entry.app_version.clone()),
+            target: None,
+            target_app_version: None,
+            skipped: choice.skipped_newer.clone(),
+            added: 0,
+            removed: 0,
+            changed: 0,
+            labels: Vec::new(),
+            title: None,
+            body: None,
+            pr: None,
+            pulls: Vec::new(),
+            rendered: None,
+        };
+        let target = match choice.target {
+            Some(t) if t.version > b.version => t,
+            Some(t) if t.version == b.version => return Ok(entry),
+            other => {
+                // Nothing newer is admissible. If the pin itself is fine, the branch is simply
+                // current; if not, a human must decide (never downgrade silently).
+                if let Err(reason) = &choice.current_admissible {
+                    entry.action = Action::Blocked {
+                        reason: match other {
+                            Some(t) => format!(
+                                "pinned {} is not admissible here ({reason}); newest admissible is {}, which would be a downgrade",
+                                b.version, t.version
+                            ),
+                            None => format!(
+                                "no version of {} is admissible on {} (pinned {}: {reason})",
+                                helm_src.chart, self.branch.name, b.version
+                            ),
+                        },
+                    };
+                }
+                return Ok(entry);
+            }
+        };
+        entry.target = Some(target.version.to_string());
+        entry.target_app_version = target.entry.app_version.clone();
+        entry.action = Action::Update;
+
+        let new = self.render(&target).await?;
+        let verdict = self
+            .ws
+            .check_change(
+                &self.branch,
+                self.siblings.parsed().await?,
+                b.name.as_str(),
+                new.manifests.clone(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let old = match self.baseline(current.as_ref()).await? {
+            Some(m) => m,
+            None => Manifests::parse("").map_err(|e| e.to_string())?,
+        };
+        let diff = {
+            let new = new.manifests;
+            blocking(move || Ok(manifest::diff(&old, &new)))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        entry.added = diff.added.len();
+        entry.removed = diff.removed.len();
+        entry.changed = diff.changed.len();
+        let body = PrBody {
+            addon: b,
+            branch: &self.branch,
+            current: current.as_ref(),
+            current_version: &b.version,
+            target: &target,
+            skipped: &choice.skipped_newer,
+            diff: &diff,
+            baseline_note: (self.origin == Origin::NotCut).then_some(
+                "This branch is not cut in this repository yet: the baseline is the current pin rendered for its minor.",
+            ),
+            validation: Some(&verdict),
+        };
+        entry.labels = report::labels(b, &diff);
+        entry.labels.extend(verdict.labels.iter().cloned());
+        entry.title = Some(report::title(b, &self.branch, &b.version, &target.version));
+        entry.body =
+            Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);
+        entry.rendered = Some(new.text);
+        Ok(entry)
+    }
+
+    /// What the branch runs today: its committed render, or (not cut yet, or never rendered)
+    /// the current pin rendered for this branch.
+    async fn baseline(&self, current: Option<&Release>) -> Result<Option<Manifests>, String> {
+        if self.origin != Origin::NotCut {
+            if let Some(text) = self.bundle.rendered.clone() {
+                let file = self.bundle.bundle.rendered_file();
+                return blocking(move || {
+                    Manifests::parse(&text).map_err(|e| {
+                        JobError::Git(format!(
+                            "committed render {} is unreadable: {e}",
+                            file.display()
+                        ))
+                    })
+                })
+                .await
+                .map(Some)
+                .map_err(|e| e.to_string());
+            }
+        }
+        match current {
+            Some(r) => Ok(Some(self.render(r).await?.manifests)),
+            None => Ok(None),
+        }
+    }
+
+    async fn render(&self, release: &Release) -> Result<Rendered, String> {
+        self.ws.render(&self.bundle, &self.branch, release).await
+    }
+}
