@@ -63,7 +63,7 @@ fn a_tenant_sees_versions_and_manifest_changes_between_two_tags() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("image    Deployment cert-manager/cert-manager cert-manager-controller: quay.io/jetstack/cert-manager-controller:v1.14.7 → quay.io/jetstack/cert-manager-controller:v1.16.5"),
+        run.stdout.contains("image    `Deployment cert-manager/cert-manager` cert-manager-controller: quay.io/jetstack/cert-manager-controller:v1.14.7 → quay.io/jetstack/cert-manager-controller:v1.16.5"),
         "{}",
         run.stdout
     );

@@ -2,7 +2,7 @@
 
 use crate::cli::BackportArgs;
 use crate::jobs::backport::{
-    self, BackportPlan, BackportRequest, ChangeResult, Changes, Outcome, PrAction, Step,
+    self, BackportPlan, BackportRequest, Carried, ChangeResult, Changes, Outcome, PrAction, Step,
 };
 use crate::jobs::{JobError, Problem};
 use crate::output::{Reply, Text};
@@ -42,42 +42,45 @@ fn is_zero_sha(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c == '0')
 }
 
-fn plan_problems(plan: &BackportPlan) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for c in &plan.changes {
-        if let Some(e) = &c.error {
-            out.push(Problem::new(e.clone()).commit(&c.commit));
-        }
-        for b in &c.branches {
-            if let Step::Failed { message } = &b.step {
-                out.push(
-                    Problem::new(message.clone())
-                        .commit(&c.commit)
-                        .branch(&b.branch),
-                );
-            }
+/// A change that could not be read, and every branch whose step failed.
+fn problems<'a>(
+    commit: &str,
+    error: Option<&String>,
+    steps: impl Iterator<Item = (&'a str, &'a Step)>,
+) -> Vec<Problem> {
+    let mut out: Vec<Problem> = error
+        .map(|e| Problem::new(e.clone()).commit(commit))
+        .into_iter()
+        .collect();
+    for (branch, step) in steps {
+        if let Step::Failed { message } = step {
+            out.push(Problem::new(message.clone()).commit(commit).branch(branch));
         }
     }
     out
 }
 
+fn plan_problems(plan: &BackportPlan) -> Vec<Problem> {
+    plan.changes
+        .iter()
+        .flat_map(|c| {
+            let steps = c.branches.iter().map(|b| (b.branch.as_str(), &b.step));
+            problems(&c.commit, c.error.as_ref(), steps)
+        })
+        .collect()
+}
+
 fn result_problems(results: &[ChangeResult]) -> Vec<Problem> {
-    let mut out = Vec::new();
-    for r in results {
-        if let Some(e) = &r.error {
-            out.push(Problem::new(e.clone()).commit(&r.commit));
-        }
-        for b in &r.branches {
-            if let Outcome::Failed { message } = &b.outcome {
-                out.push(
-                    Problem::new(message.clone())
-                        .commit(&r.commit)
-                        .branch(&b.branch),
-                );
-            }
-        }
-    }
-    out
+    results
+        .iter()
+        .flat_map(|r| {
+            let steps = r.branches.iter().filter_map(|b| match &b.outcome {
+                Outcome::Settled(step) => Some((b.branch.as_str(), step)),
+                Outcome::Carried(_) => None,
+            });
+            problems(&r.commit, r.error.as_ref(), steps)
+        })
+        .collect()
 }
 
 /// `━━━━ <sha> (#n) <subject> ━━━━`, then one line per branch from `what`.
@@ -99,6 +102,32 @@ fn change_lines<'a>(
     }
 }
 
+/// What a planned step means, for people.
+fn step_text(step: &Step) -> String {
+    match step {
+        Step::Carry(carry) => {
+            let verb = match carry.existing {
+                Some(n) => format!("would refresh #{n}"),
+                None => "would open a PR".to_string(),
+            };
+            if carry.conflicts.is_empty() {
+                format!("{verb} changing {}", carry.files.join(", "))
+            } else {
+                format!(
+                    "{verb} (draft) with conflicts in {}",
+                    carry.conflicts.join(", ")
+                )
+            }
+        }
+        Step::Skip { reason } => format!("skipped: {reason}"),
+        Step::AlreadyApplied => "already has this change".into(),
+        Step::Merged { number } => format!("merged in #{number}"),
+        Step::Declined { number } => format!("#{number} was closed without merging; not reopened"),
+        Step::HandedOver { number } => format!("#{number}: a person pushed to it; left alone"),
+        Step::Failed { message } => format!("FAILED: {message}"),
+    }
+}
+
 fn plan_text(plan: &BackportPlan) -> String {
     let mut out = Text::default();
     if !plan.source_prs_read {
@@ -108,35 +137,10 @@ fn plan_text(plan: &BackportPlan) -> String {
         out.line("nothing to carry");
     }
     for c in &plan.changes {
-        let branches = c.branches.iter().map(|b| {
-            let what = match &b.step {
-                Step::Carry(carry) => {
-                    let verb = match carry.existing {
-                        Some(n) => format!("would refresh #{n}"),
-                        None => "would open a PR".to_string(),
-                    };
-                    if carry.conflicts.is_empty() {
-                        format!("{verb} changing {}", carry.files.join(", "))
-                    } else {
-                        format!(
-                            "{verb} (draft) with conflicts in {}",
-                            carry.conflicts.join(", ")
-                        )
-                    }
-                }
-                Step::Skip { reason } => format!("skipped: {reason}"),
-                Step::AlreadyApplied => "already has this change".into(),
-                Step::Merged { number } => format!("merged in #{number}"),
-                Step::Declined { number } => {
-                    format!("#{number} was closed without merging; not reopened")
-                }
-                Step::HandedOver { number } => {
-                    format!("#{number}: a person pushed to it; left alone")
-                }
-                Step::Failed { message } => format!("FAILED: {message}"),
-            };
-            (b.branch.as_str(), what)
-        });
+        let branches = c
+            .branches
+            .iter()
+            .map(|b| (b.branch.as_str(), step_text(&b.step)));
         change_lines(
             &mut out,
             &c.commit,
@@ -158,26 +162,15 @@ fn result_text(results: &[ChangeResult]) -> String {
     for r in results {
         let branches = r.branches.iter().map(|b| {
             let what = match &b.outcome {
-                Outcome::Pr { number, action } => match action {
+                Outcome::Carried(Carried::Pr { number, action }) => match action {
                     PrAction::Opened => format!("opened #{number}"),
                     PrAction::Updated => format!("updated #{number}"),
                     PrAction::Unchanged => format!("#{number} is up to date"),
                 },
-                Outcome::Conflict { number, paths } => format!(
-                    "CONFLICT in {}: draft {}",
-                    paths.join(", "),
-                    number.map_or("PR".to_string(), |n| format!("#{n}"))
-                ),
-                Outcome::Skipped { reason } => format!("skipped: {reason}"),
-                Outcome::AlreadyApplied => "already has this change".into(),
-                Outcome::Merged { number } => format!("merged in #{number}"),
-                Outcome::Declined { number } => {
-                    format!("#{number} was closed without merging; not reopened")
+                Outcome::Carried(Carried::Conflict { number, paths }) => {
+                    format!("CONFLICT in {}: draft #{number}", paths.join(", "))
                 }
-                Outcome::HandedOver { number } => {
-                    format!("#{number}: a person pushed to it; left alone")
-                }
-                Outcome::Failed { message } => format!("FAILED: {message}"),
+                Outcome::Settled(step) => step_text(step),
             };
             (b.branch.as_str(), what)
         });

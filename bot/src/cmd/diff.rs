@@ -63,13 +63,7 @@ fn text(d: &TagDiff) -> String {
         ));
         let Some(s) = &a.summary else { continue };
         for i in &s.images {
-            out.line(format!(
-                "      image    {} {}: {} → {}",
-                i.object,
-                i.container,
-                i.from.as_deref().unwrap_or("-"),
-                i.to.as_deref().unwrap_or("-")
-            ));
+            out.line(format!("      image    {i}"));
         }
         for c in &s.crds {
             out.line(format!("      crd      {c}"));

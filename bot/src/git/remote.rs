@@ -184,10 +184,7 @@ impl Remote {
             stdout.trim(),
             String::from_utf8_lossy(&out.stderr).trim()
         ));
-        if detail.contains("stale info")
-            || detail.contains("[rejected]")
-            || detail.contains("fetch first")
-        {
+        if remote_moved(&detail) {
             return Err(RemoteError::Stale {
                 what: what.to_string(),
                 detail,
@@ -211,6 +208,18 @@ impl Remote {
             None => text.to_string(),
         }
     }
+}
+
+/// Whether git's report of a failed push means the remote branch moved: a lease that no longer
+/// holds, or — when two pushes race at the remote itself — the remote refusing to move a ref
+/// that changed under it. Either way: re-read and retry, not a failure of the remote.
+fn remote_moved(detail: &str) -> bool {
+    ["stale info", "[rejected]", "fetch first", "cannot lock ref"]
+        .iter()
+        .any(|m| detail.contains(m))
+        || (detail.contains("[remote rejected]")
+            && (detail.contains("reference already exists")
+                || detail.contains("incorrect old value")))
 }
 
 /// Standard base64 (RFC 4648), for one basic-auth header; not worth a dependency.
@@ -237,6 +246,26 @@ fn base64(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_push_that_lost_a_race_is_a_moved_branch() {
+        // git's own words, from a lease check and from two pushes racing at a bare remote.
+        assert!(super::remote_moved(
+            "! refs/heads/x [rejected] (stale info)"
+        ));
+        assert!(super::remote_moved(
+            "!\tabc:refs/heads/ake-bot/x\t[remote rejected] (failed to update ref)\nremote: error: cannot lock ref 'refs/heads/ake-bot/x': reference already exists"
+        ));
+        assert!(super::remote_moved(
+            "! [remote rejected] x -> x (incorrect old value provided)"
+        ));
+        assert!(!super::remote_moved(
+            "fatal: could not read Username for 'https://github.com': terminal prompts disabled"
+        ));
+        assert!(!super::remote_moved(
+            "! [remote rejected] x -> x (pre-receive hook declined)"
+        ));
+    }
+
     #[test]
     fn base64_matches_rfc_4648_vectors() {
         for (input, want) in [

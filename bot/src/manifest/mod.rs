@@ -306,6 +306,20 @@ pub struct ImageChange {
     pub to: Option<String>,
 }
 
+impl fmt::Display for ImageChange {
+    /// `` `Deployment ns/x` container: a:v1 → a:v2 `` (— where there is no image).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` {}: {} → {}",
+            self.object,
+            self.container,
+            self.from.as_deref().unwrap_or("—"),
+            self.to.as_deref().unwrap_or("—")
+        )
+    }
+}
+
 /// A CustomResourceDefinition change, as one readable line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CrdChange {

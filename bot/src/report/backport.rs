@@ -62,17 +62,6 @@ struct Ctx<'a> {
     conflicts: &'a [String],
 }
 
-fn source(commit: &str, pr: Option<u64>) -> String {
-    match pr {
-        Some(n) => format!("#{n} ({commit:.12})"),
-        None => format!("commit {commit:.12}"),
-    }
-}
-
-fn pr_marker(commit: &str, branch: &str) -> String {
-    marker("backport", &[("commit", commit), ("branch", branch)])
-}
-
 /// `[release-1.31] <source PR title, or the commit's subject>`.
 pub fn backport_title(branch: &str, subject: &str) -> String {
     format!("[{branch}] {subject}")
@@ -81,17 +70,8 @@ pub fn backport_title(branch: &str, subject: &str) -> String {
 /// The body of a backport PR whose sources picked cleanly.
 pub fn backport_body(b: &BackportBody<'_>) -> Result<String, TemplateError> {
     let ctx = Ctx {
-        marker: pr_marker(b.commit, b.branch),
-        source: source(b.commit, b.source_pr),
-        branch: b.branch,
-        kube: b.kube,
-        tip: format!("{:.12}", b.tip),
         rendered: b.rendered,
-        head: "",
-        remote: "",
-        commit: b.commit,
-        merge: false,
-        conflicts: &[],
+        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip)
     };
     Ok(fit(render("backport-pr.md", &ctx)?, BODY_LIMIT))
 }
@@ -99,19 +79,35 @@ pub fn backport_body(b: &BackportBody<'_>) -> Result<String, TemplateError> {
 /// The body of a draft backport PR with conflicts, with the steps to finish it by hand.
 pub fn conflict_body(b: &ConflictBody<'_>) -> Result<String, TemplateError> {
     let ctx = Ctx {
-        marker: pr_marker(b.commit, b.branch),
-        source: source(b.commit, b.source_pr),
-        branch: b.branch,
-        kube: b.kube,
-        tip: format!("{:.12}", b.tip),
-        rendered: &[],
         head: b.head,
         remote: b.remote,
-        commit: b.commit,
         merge: b.merge,
         conflicts: b.conflicts,
+        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip)
     };
     Ok(fit(render("backport-conflict.md", &ctx)?, BODY_LIMIT))
+}
+
+impl<'a> Ctx<'a> {
+    /// What both bodies say: which change, where, on what.
+    fn new(commit: &'a str, pr: Option<u64>, branch: &'a str, kube: &'a str, tip: &str) -> Self {
+        Ctx {
+            marker: marker("backport", &[("commit", commit), ("branch", branch)]),
+            source: match pr {
+                Some(n) => format!("#{n} ({commit:.12})"),
+                None => format!("commit {commit:.12}"),
+            },
+            branch,
+            kube,
+            tip: format!("{tip:.12}"),
+            rendered: &[],
+            head: "",
+            remote: "",
+            commit,
+            merge: false,
+            conflicts: &[],
+        }
+    }
 }
 
 /// One branch's line in the summary comment.

@@ -11,41 +11,30 @@ use crate::jobs::JobError;
 use crate::report::{self, SummaryRow};
 use crate::workspace::Workspace;
 
-/// What happened to one change on one branch.
+/// What happened to one change on one branch: pushed and proposed, or what the plan found
+/// (skipped, already there, merged, declined, handed over, failed). Serialised flat, with the
+/// `kind` of either.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    Carried(Carried),
+    Settled(Step),
+}
+
+/// A backport pushed to its bot branch, with its PR.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum Carried {
     /// A backport PR exists and says what it should.
-    Pr {
-        number: u64,
-        action: PrAction,
-    },
+    Pr { number: u64, action: PrAction },
     /// A draft PR with conflicts a person must resolve.
-    Conflict {
-        number: Option<u64>,
-        paths: Vec<String>,
-    },
-    /// The change does not go to this branch, and why.
-    Skipped {
-        reason: String,
-    },
-    /// The branch already holds the change.
-    AlreadyApplied,
-    /// The backport PR was merged.
-    Merged {
-        number: u64,
-    },
-    /// The backport PR was closed without merging: not reopened.
-    Declined {
-        number: u64,
-    },
-    /// A person pushed to the backport branch (finishing a conflict): left alone.
-    HandedOver {
-        number: u64,
-    },
-    Failed {
-        message: String,
-    },
+    Conflict { number: u64, paths: Vec<String> },
+}
+
+impl Outcome {
+    pub fn failed(&self) -> bool {
+        matches!(self, Outcome::Settled(Step::Failed { .. }))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,23 +114,15 @@ async fn carry_change(ws: &Workspace, forge: &GitHub, change: &ChangePlan) -> Ch
 
 async fn carry_branch(ws: &Workspace, forge: &GitHub, b: &BranchPlan) -> Outcome {
     match &b.step {
-        Step::Skip { reason } => Outcome::Skipped {
-            reason: reason.clone(),
+        Step::Carry(c) => match carry(ws, forge, c).await {
+            Ok(done) => Outcome::Carried(done),
+            Err(message) => Outcome::Settled(Step::Failed { message }),
         },
-        Step::AlreadyApplied => Outcome::AlreadyApplied,
-        Step::Merged { number } => Outcome::Merged { number: *number },
-        Step::Declined { number } => Outcome::Declined { number: *number },
-        Step::HandedOver { number } => Outcome::HandedOver { number: *number },
-        Step::Failed { message } => Outcome::Failed {
-            message: message.clone(),
-        },
-        Step::Carry(c) => carry(ws, forge, c)
-            .await
-            .unwrap_or_else(|message| Outcome::Failed { message }),
+        settled => Outcome::Settled(settled.clone()),
     }
 }
 
-async fn carry(ws: &Workspace, forge: &GitHub, c: &Carry) -> Result<Outcome, String> {
+async fn carry(ws: &Workspace, forge: &GitHub, c: &Carry) -> Result<Carried, String> {
     pr::push_on_base(Push {
         repo: ws.repo(),
         remote: ws.remote(),
@@ -161,10 +142,10 @@ async fn carry(ws: &Workspace, forge: &GitHub, c: &Carry) -> Result<Outcome, Str
         other => return Err(format!("unexpected PR outcome {other:?}")),
     };
     Ok(if c.conflicts.is_empty() {
-        Outcome::Pr { number, action }
+        Carried::Pr { number, action }
     } else {
-        Outcome::Conflict {
-            number: Some(number),
+        Carried::Conflict {
+            number,
             paths: c.conflicts.clone(),
         }
     })
@@ -178,26 +159,28 @@ fn summary_rows(result: &ChangeResult) -> Vec<SummaryRow> {
         .map(|b| SummaryRow {
             branch: b.branch.clone(),
             what: match &b.outcome {
-                Outcome::Pr { number, .. } => format!("#{number}"),
-                Outcome::Conflict { number, paths } => format!(
-                    "{} conflicts in {}: finish by hand (steps in the PR)",
-                    number.map_or(String::new(), |n| format!("draft #{n},")),
+                Outcome::Carried(Carried::Pr { number, .. }) => format!("#{number}"),
+                Outcome::Carried(Carried::Conflict { number, paths }) => format!(
+                    "draft #{number}, conflicts in {}: finish by hand (steps in the PR)",
                     paths
                         .iter()
                         .map(|p| format!("`{p}`"))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                Outcome::Skipped { reason } => format!("skipped: {reason}"),
-                Outcome::AlreadyApplied => "already has this change".into(),
-                Outcome::Merged { number } => format!("merged in #{number}"),
-                Outcome::Declined { number } => {
+                Outcome::Settled(Step::Skip { reason }) => format!("skipped: {reason}"),
+                Outcome::Settled(Step::AlreadyApplied) => "already has this change".into(),
+                Outcome::Settled(Step::Merged { number }) => format!("merged in #{number}"),
+                Outcome::Settled(Step::Declined { number }) => {
                     format!("#{number} was closed without merging; not reopened")
                 }
-                Outcome::HandedOver { number } => format!("#{number}, being finished by hand"),
-                Outcome::Failed { message } => {
+                Outcome::Settled(Step::HandedOver { number }) => {
+                    format!("#{number}, being finished by hand")
+                }
+                Outcome::Settled(Step::Failed { message }) => {
                     format!("failed: {message} (retried on the next run)")
                 }
+                Outcome::Settled(Step::Carry(_)) => "planned".into(),
             },
         })
         .collect()
@@ -237,10 +220,6 @@ async fn keep_summary_comment(
 
 impl ChangeResult {
     pub fn failed(&self) -> bool {
-        self.error.is_some()
-            || self
-                .branches
-                .iter()
-                .any(|b| matches!(b.outcome, Outcome::Failed { .. }))
+        self.error.is_some() || self.branches.iter().any(|b| b.outcome.failed())
     }
 }

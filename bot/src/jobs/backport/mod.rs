@@ -13,7 +13,7 @@
 mod execute;
 mod plan;
 
-pub use execute::{execute, BranchResult, ChangeResult, Outcome, PrAction};
+pub use execute::{execute, BranchResult, Carried, ChangeResult, Outcome, PrAction};
 pub use plan::{
     plan, BackportPlan, BackportRequest, BranchPlan, Carry, ChangePlan, Changes, Step,
     CONFLICT_LABEL, OPT_OUT_LABEL,

@@ -734,15 +734,7 @@ fn describe(old: &str, new: &str, bundle: &config::Bundle) -> (Vec<String>, Vec<
         d.removed.len(),
         d.changed.len()
     )];
-    for i in &d.summary.images {
-        lines.push(format!(
-            "image `{}` {}: {} → {}",
-            i.object,
-            i.container,
-            i.from.as_deref().unwrap_or("—"),
-            i.to.as_deref().unwrap_or("—")
-        ));
-    }
+    lines.extend(d.summary.images.iter().map(|i| format!("image {i}")));
     lines.extend(d.summary.crds.iter().map(|c| format!("CRD {c}")));
     lines.extend(d.summary.rbac.iter().map(|r| format!("RBAC {r}")));
     (lines, report::labels(bundle, &d))
