@@ -510,3 +510,77 @@ impl Workspace {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn train() -> Train {
+        config::branches_for_tests(
+            "[main]\nkubernetes = \"1.33\"\nkind_image = \"k\"\n\
+             [[release]]\nkubernetes = \"1.32\"\nkind_image = \"k\"\n",
+        )
+    }
+
+    /// A repository with one commit, `branch` checked out (`None`: a detached HEAD).
+    fn repo_on(branch: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let r = git2::Repository::init(dir.path()).expect("init");
+        let sig = git2::Signature::new("t", "t@example.com", &git2::Time::new(0, 0)).expect("sig");
+        let tree = r
+            .find_tree(r.treebuilder(None).and_then(|b| b.write()).expect("tree"))
+            .expect("tree");
+        let c = r
+            .commit(None, &sig, &sig, "initial", &tree, &[])
+            .expect("commit");
+        match branch {
+            Some(b) => {
+                r.reference(&format!("refs/heads/{b}"), c, true, "branch")
+                    .expect("branch");
+                r.set_head(&format!("refs/heads/{b}")).expect("head");
+            }
+            None => r.set_head_detached(c).expect("detach"),
+        }
+        dir
+    }
+
+    fn on(dir: &tempfile::TempDir, explicit: Option<&str>, base_ref: Option<&str>) -> String {
+        checkout_branch(dir.path(), &train(), explicit, base_ref)
+            .expect("a train branch")
+            .to_string()
+    }
+
+    #[test]
+    fn the_work_tree_holds_one_branch_decided_in_one_place() {
+        // The checked-out train branch.
+        assert_eq!(
+            on(&repo_on(Some("release-1.32")), None, None),
+            "release-1.32"
+        );
+        // `render --branch` says so explicitly, whatever is checked out.
+        assert_eq!(
+            on(&repo_on(Some("main")), Some("release-1.32"), None),
+            "release-1.32"
+        );
+        // A feature branch or a detached HEAD heads for main…
+        assert_eq!(on(&repo_on(Some("fix-values")), None, None), "main");
+        assert_eq!(on(&repo_on(None), None, None), "main");
+        // …unless a pull request's checkout says which branch it targets.
+        assert_eq!(
+            on(&repo_on(None), None, Some("release-1.32")),
+            "release-1.32"
+        );
+        assert_eq!(on(&repo_on(None), None, Some("")), "main");
+        // A base ref that is not in the train, or no git at all: main.
+        assert_eq!(on(&repo_on(None), None, Some("feature")), "main");
+        let plain = tempfile::tempdir().expect("temp dir");
+        assert_eq!(on(&plain, None, None), "main");
+        // An explicit branch the train does not have is an error that lists the train.
+        let e = checkout_branch(plain.path(), &train(), Some("release-9.9"), None)
+            .expect_err("unknown branch");
+        assert_eq!(
+            e.to_string(),
+            "unknown branch \"release-9.9\": branches.toml has main, release-1.32"
+        );
+    }
+}

@@ -138,3 +138,109 @@ pub fn summary_comment(commit: &str, rows: &[SummaryRow]) -> Result<String, Temp
     };
     Ok(fit(render("backport-summary.md", &ctx)?, BODY_LIMIT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    const TIP: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+    #[test]
+    fn a_clean_backport_lists_each_rerendered_bundle_with_its_validation() {
+        let rendered = [
+            Rerender {
+                addon: "cert-manager".into(),
+                from: Some("v1.14.7".into()),
+                to: Some("v1.15.5".into()),
+                summary: vec![
+                    "0 added, 0 removed, 49 changed objects".into(),
+                    "image `Deployment cert-manager/cert-manager` controller: a:v1 → a:v2".into(),
+                ],
+                validation: Some(Verdict {
+                    branch: "release-1.31".into(),
+                    kubernetes: "1.31".into(),
+                    errors: 1,
+                    warnings: 0,
+                    schemas: true,
+                    lines: vec!["**error** `Deployment x/y`: /spec/replicas: \"2\" is not of type \"integer\"".into()],
+                    more: 0,
+                    labels: vec!["validation-failed".into()],
+                }),
+            },
+            Rerender {
+                addon: "argo-cd".into(),
+                from: Some("7.8.27".into()),
+                to: None,
+                summary: Vec::new(),
+                validation: None,
+            },
+        ];
+        let body = backport_body(&BackportBody {
+            commit: SHA,
+            source_pr: Some(12),
+            branch: "release-1.31",
+            kube: "1.31",
+            tip: TIP,
+            rendered: &rendered,
+        })
+        .expect("renders");
+        insta::assert_snapshot!(body, @r#"
+        <!-- ake-bot: {"kind":"backport","commit":"0123456789abcdef0123456789abcdef01234567","branch":"release-1.31"} -->
+        ## Backport of #12 (0123456789ab) to `release-1.31` (Kubernetes 1.31)
+
+        The change's source files were cherry-picked and the touched bundles re-rendered for this branch's Kubernetes minor.
+
+        - **cert-manager** v1.14.7 → v1.15.5
+          - 0 added, 0 removed, 49 changed objects
+          - image `Deployment cert-manager/cert-manager` controller: a:v1 → a:v2
+          - validate on Kubernetes 1.31: **1 error(s), 0 warning(s)**
+            - **error** `Deployment x/y`: /spec/replicas: "2" is not of type "integer"
+
+        - **argo-cd** 7.8.27 → (removed)
+
+        <sub>Base: `release-1.31` at fedcba987654. Opened by ake-bot backport.</sub>
+        "#);
+    }
+
+    #[test]
+    fn a_conflict_of_a_merge_commit_says_to_pick_its_first_parent() {
+        let body = conflict_body(&ConflictBody {
+            commit: SHA,
+            merge: true,
+            source_pr: None,
+            branch: "release-1.31",
+            kube: "1.31",
+            tip: TIP,
+            head: "ake-bot/backport/release-1.31/0123456789ab",
+            remote: "origin",
+            conflicts: &["bundles/a/values.yaml.j2".into()],
+        })
+        .expect("renders");
+        assert!(
+            body.contains("git cherry-pick -x -m 1 0123456789abcdef0123456789abcdef01234567\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("## Backport of commit 0123456789ab to"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn the_summary_comment_escapes_table_cells() {
+        let rows = [SummaryRow {
+            branch: "release-1.31".into(),
+            what: "skipped: cap \"<1.16 || >2\"".into(),
+        }];
+        let text = summary_comment(SHA, &rows).expect("renders");
+        insta::assert_snapshot!(text, @r#"
+        <!-- ake-bot: {"kind":"backport-summary","commit":"0123456789abcdef0123456789abcdef01234567"} -->
+        **Backports of 0123456789ab**
+
+        | branch | |
+        |---|---|
+        | `release-1.31` | skipped: cap "<1.16 \|\| >2" |
+        "#);
+    }
+}

@@ -67,3 +67,27 @@ pub fn branch_cut_body(b: &BranchCutBody<'_>) -> Result<String, TemplateError> {
     };
     Ok(fit(render("branch-cut-pr.md", &ctx)?, BODY_LIMIT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_branch_cut_pr_says_what_merging_it_does() {
+        let retired = ["release-1.30".to_string()];
+        let body = branch_cut_body(&BranchCutBody {
+            branch: "release-1.33",
+            base: "0123456789abcdef0123456789abcdef01234567",
+            new_main: "1.34",
+            kind_image: "kindest/node:v1.34.0",
+            retired: &retired,
+        })
+        .expect("renders");
+        insta::assert_snapshot!(body, @r#"
+        <!-- ake-bot: {"kind":"branch-cut","branch":"release-1.33"} -->
+        `release-1.33` was created from main's tip (0123456789ab). Merging this moves `main` to Kubernetes 1.34 (kind image `kindest/node:v1.34.0`) and adds `release-1.33` to the train.
+
+        - `release-1.30` is beyond the support window and becomes eol.
+        "#);
+    }
+}
