@@ -42,6 +42,16 @@ pub struct GlobalArgs {
     /// and by the validation section of `sync` and `backport` PR bodies.
     #[arg(long, global = true, env = "AKE_BOT_SCHEMAS", value_name = "DIR")]
     pub schemas: Option<PathBuf>,
+    /// The deadline of each request to an upstream chart repository or schema host, in seconds;
+    /// with retries, a stalled upstream fails its addon within two and a half of these.
+    #[arg(
+        long,
+        global = true,
+        env = "AKE_BOT_UPSTREAM_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 20
+    )]
+    pub upstream_timeout: u64,
     /// The branch a pull request targets, as GitHub Actions sets it: in a PR's checkout, the
     /// work tree holds that train branch (unless the checked-out branch is one).
     #[arg(long, global = true, env = "GITHUB_BASE_REF", hide = true)]

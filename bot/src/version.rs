@@ -92,6 +92,30 @@ impl Version {
         })
     }
 
+    /// A chart version as SemVer 2.0 writes it (a leading `v` allowed, as charts use it):
+    /// exactly major.minor.patch, no leading zeros, no empty identifiers. Helm accepts more
+    /// (`v1.99`, `v01.17.0`); where Helm's leniency and strict SemVer disagree about an
+    /// upstream version, ake-bot takes strictness: such an entry is not chosen.
+    pub fn parse_strict(s: &str) -> Result<Version, VersionError> {
+        let v = Version::parse(s)?;
+        let err = |why| VersionError::Version {
+            text: s.to_string(),
+            why,
+        };
+        let body = s.strip_prefix('v').unwrap_or(s);
+        let nums = &body[..body.find(['-', '+']).unwrap_or(body.len())];
+        let parts: Vec<&str> = nums.split('.').collect();
+        if parts.len() != 3 {
+            return Err(err(
+                "not major.minor.patch (SemVer 2.0); Helm would guess the rest",
+            ));
+        }
+        if parts.iter().any(|p| p.len() > 1 && p.starts_with('0')) {
+            return Err(err("a number with a leading zero is not SemVer 2.0"));
+        }
+        Ok(v)
+    }
+
     pub fn major(&self) -> u64 {
         self.major
     }
@@ -542,6 +566,28 @@ impl<'de> serde::Deserialize<'de> for Constraint {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn strict_versions_are_semver_with_an_optional_v() {
+        for ok in [
+            "1.2.3",
+            "v1.16.5",
+            "0.0.0",
+            "1.2.3-rc.1",
+            "1.2.3+build.5",
+            "v10.20.30-0",
+        ] {
+            assert!(super::Version::parse_strict(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "v1.99", "1", "v01.17.0", "1.02.3", "1.2.3.4", "1.2.3-", "1.2.3-01", "",
+        ] {
+            assert!(super::Version::parse_strict(bad).is_err(), "{bad}");
+        }
+        // Helm itself accepts the partial and zero-padded ones.
+        assert!(super::Version::parse("v1.99").is_ok());
+        assert!(super::Version::parse("v01.17.0").is_ok());
+    }
+
     use super::*;
 
     fn v(s: &str) -> Version {

@@ -14,7 +14,7 @@ use crate::forge::GitHub;
 use crate::git::{self, Identity, Remote, Tree};
 use crate::jobs::JobError;
 use crate::model::BranchName;
-use crate::render::{self, Helm, Rendered};
+use crate::render::{self, Helm, ReleaseError, Rendered};
 use crate::upstream::{self, Fetcher, Release};
 use crate::validate::Schemas;
 
@@ -27,6 +27,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// `--schemas`: Kubernetes schema sets; overrides branches.toml.
     pub schemas: Option<PathBuf>,
+    /// `--upstream-timeout`: the deadline of one upstream request.
+    pub upstream_timeout: std::time::Duration,
     /// `render --branch`: the train branch the work tree holds, said explicitly.
     pub worktree_branch: Option<String>,
     /// `GITHUB_BASE_REF`: the branch a pull request's checkout targets (GitHub Actions).
@@ -145,6 +147,8 @@ pub struct Workspace {
     fetcher: Arc<Fetcher>,
     permits: Arc<tokio::sync::Semaphore>,
     schemas: Option<Arc<Schemas>>,
+    /// (chart, version) of unusable index entries already warned about in this run.
+    warned: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
 }
 
 impl Workspace {
@@ -193,10 +197,10 @@ impl Workspace {
             settings.worktree_branch.as_deref(),
             settings.base_ref.as_deref(),
         )?;
-        let fetcher = Arc::new(Fetcher::new(
-            train.mirrors.clone(),
-            settings.cache_dir.clone(),
-        )?);
+        let fetcher = Arc::new(
+            Fetcher::new(train.mirrors.clone(), settings.cache_dir.clone())?
+                .with_timeout(settings.upstream_timeout),
+        );
         let schemas =
             Schemas::resolve(settings.schemas.clone(), &train, &settings.cache_dir).map(Arc::new);
         Ok(Workspace {
@@ -210,6 +214,7 @@ impl Workspace {
             fetcher,
             permits: Arc::new(helm_permits()),
             schemas,
+            warned: Default::default(),
         })
     }
 
@@ -369,6 +374,18 @@ impl Workspace {
         }
     }
 
+    /// Say once per run that an index entry of `chart` cannot be used, and why.
+    pub fn warn_unusable(&self, chart: &str, u: &crate::upstream::Unusable) {
+        let first = self
+            .warned
+            .lock()
+            .expect("the warned set is never poisoned: nothing panics holding it")
+            .insert((chart.to_string(), u.version.clone()));
+        if first {
+            tracing::warn!(chart, version = %u.version, reason = %u.reason, "index entry skipped: {chart} {}: {}", u.version, u.reason);
+        }
+    }
+
     /// The index entry of the version `bundle` pins.
     pub async fn pinned_release(&self, bundle: &LoadedBundle) -> Result<Release, String> {
         upstream::pinned_release(&self.fetcher, &bundle.bundle).await
@@ -380,8 +397,10 @@ impl Workspace {
         bundle: &LoadedBundle,
         branch: &TrainBranch,
         release: &Release,
-    ) -> Result<Rendered, String> {
-        let helm = self.helm().map_err(|e| e.to_string())?;
+    ) -> Result<Rendered, ReleaseError> {
+        let helm = self
+            .helm()
+            .map_err(|e| ReleaseError::Render(e.to_string()))?;
         render::render_release(&self.fetcher, &helm, &self.permits, bundle, branch, release).await
     }
 
@@ -392,7 +411,10 @@ impl Workspace {
         branch: &TrainBranch,
     ) -> Result<(Release, Rendered), String> {
         let release = self.pinned_release(bundle).await?;
-        let rendered = self.render(bundle, branch, &release).await?;
+        let rendered = self
+            .render(bundle, branch, &release)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((release, rendered))
     }
 }

@@ -235,17 +235,31 @@ fn a_chart_missing_from_the_index_is_named() {
 }
 
 #[test]
-fn a_tampered_chart_archive_fails_digest_verification() {
+fn a_tampered_chart_archive_is_not_taken_and_the_next_version_is() {
     let repo = ConfigRepo::from_project();
     let tgz = repo.path().join("mirror/jetstack/cert-manager-v1.16.5.tgz");
     let mut bytes = std::fs::read(&tgz).unwrap();
     bytes.push(0);
     std::fs::write(&tgz, bytes).unwrap();
-    assert_one_addon_fails(
-        &repo,
-        "cert-manager",
-        "digest mismatch for cert-manager v1.16.5",
+    // The tampered version is set apart like any unusable entry: the next newest is proposed,
+    // the tampered one is "not taken" with the reason, and a warning says so.
+    let before = repo.files();
+    let (run, entries) = plan_json(&repo, &["--branch", "main", "--addon", "cert-manager"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let e = entry(&entries, "cert-manager", "main");
+    assert_eq!(e["target"].as_str(), Some("v1.16.4"), "{e}");
+    let skipped = e["skipped"].to_string();
+    assert!(
+        skipped.contains("v1.16.5") && skipped.contains("digest mismatch for cert-manager v1.16.5"),
+        "{skipped}"
     );
+    assert!(
+        run.stderr
+            .contains("index entry skipped: cert-manager v1.16.5: digest mismatch"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(before, repo.files(), "nothing is written");
 }
 
 #[test]

@@ -45,9 +45,15 @@ fn argo_index_has_every_argo_cd_version_and_skips_non_semver_without_failing() {
         "10.1.1",
         "newest first"
     );
-    // argo-workflows 0.46.00 has a leading zero: Masterminds (and so Helm) still accepts it.
+    // argo-workflows 0.46.00 has a leading zero: Masterminds (and so Helm) still accepts it;
+    // strict SemVer does not, and where the two disagree ake-bot takes strictness.
     let wf = idx.releases("argo-workflows");
-    assert!(wf.releases.iter().any(|r| r.entry.version == "0.46.00"));
+    assert!(!wf.releases.iter().any(|r| r.entry.version == "0.46.00"));
+    assert!(wf
+        .unusable
+        .iter()
+        .any(|u| u.version == "0.46.00" && u.reason.contains("leading zero")));
+    assert!(wf.releases.len() > 100, "the others are all there");
     // kubeVersion and annotations survive.
     let r = argocd
         .releases
@@ -62,20 +68,21 @@ fn argo_index_has_every_argo_cd_version_and_skips_non_semver_without_failing() {
 fn grafana_index_duplicates_and_v_prefixes_are_handled() {
     let idx = real_index("grafana-helm-charts.index.yaml.gz");
     let mimir = idx.releases("mimir-distributed");
+    // Upstream lists this version twice with two different archives: which one is it? Not
+    // chosen, and the reason names both digests.
     let dup = "5.6.0-weekly.314";
-    assert_eq!(
-        mimir
-            .releases
-            .iter()
-            .filter(|r| r.entry.version == dup)
-            .count(),
-        1,
-        "a version listed twice is kept once"
+    assert!(
+        !mimir.releases.iter().any(|r| r.entry.version == dup),
+        "a version listed with two digests is not usable"
     );
-    assert!(mimir
-        .skipped
-        .iter()
-        .any(|s| s.contains(dup) && s.contains("twice")));
+    let u = mimir.unusable.iter().find(|u| u.version == dup).unwrap();
+    assert!(
+        u.reason
+            .starts_with("listed more than once with different digests (sha256 ")
+            && u.reason.matches(" and ").count() == 1,
+        "{}",
+        u.reason
+    );
     let op = idx.releases("grafana-operator");
     assert!(op.releases.iter().any(|r| r.entry.version == "v5.20.0"));
     // grafana's newest entry is deprecated upstream (moved to grafana-community).
@@ -83,30 +90,70 @@ fn grafana_index_duplicates_and_v_prefixes_are_handled() {
     assert!(g.releases[0].entry.deprecated);
 }
 
+const D1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+const D2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
 #[test]
-fn hostile_entries_are_skipped_not_fatal() {
-    let text = r#"apiVersion: v1
+fn unusable_entries_are_set_apart_with_their_reason() {
+    let text = format!(
+        r#"apiVersion: v1
 entries:
   demo:
-  - name: demo
-    version: 1.2.0
-    digest: "00"
-    urls: [demo-1.2.0.tgz]
-  - name: demo
-    version: [not, a, string]
-  - name: demo
-    version: not-a-version
-  - name: demo
-    version: 1.10
-    urls: [demo-1.10.tgz]
-"#;
-    let idx = Index::parse("test", text).unwrap();
+  - {{name: demo, version: v1.99, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: v1.17.3, digest: "", urls: [a.tgz]}}
+  - {{name: demo, version: v1.17.2, digest: "{D1}"}}
+  - {{name: demo, version: v01.17.0, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: 1.17.1.4, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: 1.17.1-, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: v1.16.9, digest: "sha256:abc", urls: [a.tgz]}}
+  - {{name: demo, version: v1.16.8, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: v1.16.8, digest: "{D2}", urls: [b.tgz]}}
+  - {{name: demo, version: v1.16.7, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: v1.16.7, digest: "{D1}", urls: [a.tgz]}}
+  - {{name: demo, version: [not, a, string]}}
+  - {{name: demo, version: v1.16.5, digest: "{D2}", urls: [c.tgz]}}
+"#
+    );
+    let idx = Index::parse("test", &text).unwrap();
     let r = idx.releases("demo");
-    let versions: Vec<String> = r.releases.iter().map(|r| r.version.to_string()).collect();
-    // An unquoted 1.10 is a YAML float; Helm reads it as the string "1.10" and so do we
-    // (serde turns the float back into "1.1", which is what YAML really said).
-    assert_eq!(versions.len(), 2, "{versions:?}");
-    assert_eq!(r.skipped.len(), 2, "{:?}", r.skipped);
+    let usable: Vec<&str> = r
+        .releases
+        .iter()
+        .map(|r| r.entry.version.as_str())
+        .collect();
+    // A duplicate with the same digest is the same archive: kept, silently.
+    assert_eq!(usable, ["v1.16.7", "v1.16.5"]);
+    let why = |v: &str| {
+        r.unusable
+            .iter()
+            .find(|u| u.version == v)
+            .unwrap_or_else(|| panic!("{v} not set apart: {:?}", r.unusable))
+            .reason
+            .clone()
+    };
+    assert!(
+        why("v1.99").contains("not major.minor.patch"),
+        "{}",
+        why("v1.99")
+    );
+    assert!(why("v01.17.0").contains("leading zero"));
+    assert!(why("1.17.1.4").contains("more than three numeric parts"));
+    assert!(why("1.17.1-").contains("empty pre-release"));
+    assert_eq!(
+        why("v1.17.3"),
+        "no sha256 digest, so its archive cannot be verified"
+    );
+    assert_eq!(why("v1.17.2"), "no download URL");
+    assert_eq!(
+        why("v1.16.9"),
+        "digest \"sha256:abc\" is not a sha256 digest"
+    );
+    assert!(why("v1.16.8").contains(&format!("(sha256 {D1} and {D2})")));
+    assert!(
+        why("?").starts_with("the entry does not decode"),
+        "{}",
+        why("?")
+    );
     assert!(Index::parse("x", "just: [a, list").is_err());
     assert!(Index::parse("x", "apiVersion: v1\n")
         .unwrap_err()

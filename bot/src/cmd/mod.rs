@@ -65,6 +65,7 @@ fn settings(g: &GlobalArgs, github: Option<&GitHubArgs>) -> Settings {
         repo: g.repo.clone(),
         cache_dir: cache_dir(g),
         schemas: g.schemas.clone(),
+        upstream_timeout: std::time::Duration::from_secs(g.upstream_timeout.max(1)),
         worktree_branch: None,
         base_ref: g.base_ref.clone(),
         github: github.map_or_else(GitHubSettings::default, |a| GitHubSettings {

@@ -196,10 +196,18 @@ pub fn parse(
         .hint("see the bundle.yaml example in README.md")]);
     };
     match url::Url::parse(&helm.repo) {
-        Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => {}
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        // Only mirrors the train declares are read from disk: a bundle names its upstream.
+        Ok(u) if u.scheme() == "file" => errors.push(
+            err(
+                "source.helm.repo: a file:// repository is not read directly".into(),
+                "repo",
+            )
+            .hint("name the upstream URL here and map it to the local copy under [mirrors] in branches.toml"),
+        ),
         Ok(u) => errors.push(err(
             format!(
-                "source.helm.repo: scheme {:?} is not supported (http, https, file)",
+                "source.helm.repo: scheme {:?} is not supported (http, https)",
                 u.scheme()
             ),
             "repo",
@@ -448,6 +456,16 @@ mod tests {
         );
         let e = parse_with(&MIN.replace("https://charts.jetstack.io", "ssh://x"), &[]).unwrap_err();
         assert!(e.contains("scheme \"ssh\" is not supported"), "{e}");
+        let e = parse_with(
+            &MIN.replace("https://charts.jetstack.io", "file:///srv/charts"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("a file:// repository is not read directly")
+                && e.contains("under [mirrors] in branches.toml"),
+            "{e}"
+        );
         let e = parse_with(
             &MIN.replace("deploy_to: tenant", "deploy_to: everywhere"),
             &[],

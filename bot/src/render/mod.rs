@@ -26,6 +26,15 @@ pub enum RenderError {
     Io(String),
 }
 
+/// Why a release could not be rendered: its archive (fetching or checking it), or rendering.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{0}")]
+    Fetch(#[from] crate::upstream::UpstreamError),
+    #[error("{0}")]
+    Render(String),
+}
+
 /// One bundle on one branch at one chart version.
 #[derive(Debug, Clone, Copy)]
 pub struct RenderInput<'a> {
@@ -89,12 +98,9 @@ pub async fn render_release(
     bundle: &LoadedBundle,
     branch: &TrainBranch,
     release: &Release,
-) -> Result<Rendered, String> {
+) -> Result<Rendered, ReleaseError> {
     let b = &bundle.bundle;
-    let chart_path = fetcher
-        .chart(&b.helm().repo, &release.entry)
-        .await
-        .map_err(|e| e.to_string())?;
+    let chart_path = fetcher.chart(&b.helm().repo, &release.entry).await?;
     let _permit = permits
         .acquire()
         .await
@@ -110,7 +116,12 @@ pub async fn render_release(
         },
     )
     .await
-    .map_err(|e| format!("rendering {} {}: {e}", release.entry.name, release.version))
+    .map_err(|e| {
+        ReleaseError::Render(format!(
+            "rendering {} {}: {e}",
+            release.entry.name, release.version
+        ))
+    })
 }
 
 /// Render `input` with `helm`.

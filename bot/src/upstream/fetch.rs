@@ -1,6 +1,12 @@
 //! Reading indexes and chart archives from upstream or a mirror: HTTP(S) with gzip, or local
-//! directories. Each index is fetched and parsed once per run, however many bundles and branches
-//! ask for it; concurrent askers wait for the one fetch.
+//! directories the user declared as mirrors. Each index is fetched and parsed once per run,
+//! however many bundles and branches ask for it; concurrent askers wait for the one fetch.
+//!
+//! Upstream data is trusted no further than it can be checked: a chart URL from an index may
+//! only be http(s) on the index's own scheme (or an upgrade to https) or a path inside the
+//! repository, never `file://`; an archive must match the index's sha256 digest *and* be, by
+//! its own `Chart.yaml`, the chart and version the entry says — with or without a cache.
+//! Every request has a deadline, and retries stop within a bounded total.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +26,8 @@ use crate::retry::{Backoff, Next};
 const MAX_INDEX_BYTES: u64 = 256 << 20;
 const MAX_CHART_BYTES: u64 = 64 << 20;
 const ATTEMPTS: u32 = 3;
+/// The default deadline of one upstream request (connect, headers and body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 type IndexCell = Arc<OnceCell<Result<Arc<Index>, UpstreamError>>>;
 
@@ -40,6 +48,9 @@ pub struct Fetcher {
     indexes: Mutex<HashMap<Source, IndexCell>>,
     /// First retry waits this long, then twice as long.
     retry_base: Duration,
+    /// The deadline of one request; all attempts together get two and a half of these, so a
+    /// stalled upstream fails its addon within a minute by default.
+    timeout: Duration,
 }
 
 impl Fetcher {
@@ -47,8 +58,9 @@ impl Fetcher {
     pub fn new(mirrors: Mirrors, cache_dir: PathBuf) -> Result<Self, UpstreamError> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("ake-bot/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .connect_timeout(Duration::from_secs(15))
+            // Never follow a redirect to another scheme (an https index sending us to http or
+            // file): reqwest only follows http(s), and at most 5 hops.
+            .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| UpstreamError::Unreachable {
                 url: String::new(),
@@ -60,7 +72,14 @@ impl Fetcher {
             cache_dir,
             indexes: Mutex::new(HashMap::new()),
             retry_base: Duration::from_millis(500),
+            timeout: DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The deadline of one request (`--upstream-timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Shorter retry waits (tests).
@@ -109,33 +128,36 @@ impl Fetcher {
     }
 
     /// The chart archive for `entry` from the repository at `repo_url`, verified against the
-    /// index digest. Returns a local path (in the cache, or in a mirror directory).
+    /// index digest and against the entry's name and version (the archive's own `Chart.yaml`).
+    /// Returns a local path (in the cache, or in a mirror directory).
     pub async fn chart(
         &self,
         repo_url: &str,
         entry: &ChartEntry,
     ) -> Result<PathBuf, UpstreamError> {
         let chart = format!("{} {}", entry.name, entry.version);
-        let expected = entry
-            .digest
-            .as_deref()
-            .map(|d| d.trim().to_ascii_lowercase())
-            .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
-            .ok_or_else(|| UpstreamError::NoDigest {
-                chart: chart.clone(),
-            })?;
-        let url = entry.urls.first().ok_or_else(|| UpstreamError::BadIndex {
-            url: self.index_source(repo_url).to_string(),
-            cause: format!("{chart} has no download URL"),
+        let expected = super::sha256_digest(entry).ok_or_else(|| UpstreamError::NoDigest {
+            chart: chart.clone(),
         })?;
-        let source = self.chart_source(repo_url, url)?;
+        let url = entry
+            .urls
+            .iter()
+            .find(|u| !u.trim().is_empty())
+            .ok_or_else(|| UpstreamError::BadIndex {
+                url: self.index_source(repo_url).to_string(),
+                cause: format!("{chart} has no download URL"),
+            })?;
+        let source = self.chart_source(repo_url, &chart, url)?;
 
-        let cached = self
-            .cache_dir
-            .join("charts")
-            .join(format!("{expected}.tgz"));
+        // Keyed by digest *and* name and version: an entry that reuses another version's
+        // digest finds nothing here, and what it downloads fails the Chart.yaml check.
+        let cached = self.cache_dir.join("charts").join(format!(
+            "{expected}-{}-{}.tgz",
+            file_safe(&entry.name),
+            file_safe(&entry.version)
+        ));
         if let Ok(bytes) = tokio::fs::read(&cached).await {
-            if sha256_hex(&bytes) == expected {
+            if sha256_hex(&bytes) == expected && verify_meta(&bytes, entry, &source).is_ok() {
                 return Ok(cached);
             }
         }
@@ -149,6 +171,18 @@ impl Fetcher {
                 actual,
             });
         }
+        let bytes = {
+            let (entry, source) = (entry.clone(), source.clone());
+            tokio::task::spawn_blocking(move || {
+                verify_meta(&bytes, &entry, &source).map(|()| bytes)
+            })
+            .await
+            .map_err(|e| UpstreamError::BadArchive {
+                chart: chart.clone(),
+                url: String::new(),
+                cause: format!("checking task failed: {e}"),
+            })??
+        };
         if let Source::Dir(path) = &source {
             return Ok(path.clone());
         }
@@ -161,17 +195,52 @@ impl Fetcher {
         Ok(cached)
     }
 
-    /// Resolve a chart URL from an index entry: absolute URLs go through mirrors; relative ones
-    /// are relative to the repository (that is how `helm repo index` writes them).
-    fn chart_source(&self, repo_url: &str, url: &str) -> Result<Source, UpstreamError> {
-        if url::Url::parse(url).is_ok() {
-            return Ok(self.mirrors.resolve(url));
+    /// Resolve a chart URL from an index entry. Absolute URLs must be http(s) on the index's
+    /// own scheme (an upgrade to https is fine), then go through mirrors; relative ones are
+    /// relative to the repository (that is how `helm repo index` writes them) and must stay
+    /// inside it. `file://` and every other scheme are refused: an index is upstream data, and
+    /// only mirrors the user declared are read from disk.
+    fn chart_source(
+        &self,
+        repo_url: &str,
+        chart: &str,
+        url: &str,
+    ) -> Result<Source, UpstreamError> {
+        let refuse = |why: String| UpstreamError::BadUrl {
+            chart: chart.to_string(),
+            url: url.to_string(),
+            index: self.index_source(repo_url).to_string(),
+            why,
+        };
+        if let Ok(u) = url::Url::parse(url) {
+            let index_scheme = url::Url::parse(repo_url)
+                .map(|r| r.scheme().to_string())
+                .ok();
+            return match (u.scheme(), index_scheme.as_deref()) {
+                // The parsed form: `..` segments (plain or %2e-encoded) are already resolved,
+                // so a mirror directory cannot be escaped through them.
+                ("https", _) | ("http", Some("http")) => match self.mirrors.resolve(u.as_str()) {
+                    Source::Dir(p)
+                        if p.components().any(|c| c == std::path::Component::ParentDir) =>
+                    {
+                        Err(refuse("the path leaves the mirror".into()))
+                    }
+                    resolved => Ok(resolved),
+                },
+                ("http", _) => Err(refuse(
+                    "the index is served over https; its charts may not be fetched over plain http".into(),
+                )),
+                (other, _) => Err(refuse(format!(
+                    "scheme {other:?} is not allowed in an index (http or https, or a path relative to the repository)"
+                ))),
+            };
         }
-        if url.split('/').any(|seg| seg == "..") || url.starts_with('/') {
-            return Err(UpstreamError::BadIndex {
-                url: self.index_source(repo_url).to_string(),
-                cause: format!("chart URL {url:?} escapes the repository"),
-            });
+        let escapes = url.starts_with('/')
+            || url.contains('\\')
+            || url.contains(':')
+            || url.split('/').any(|seg| seg == ".." || seg == ".");
+        if escapes {
+            return Err(refuse("the path leaves the repository".into()));
         }
         Ok(match self.mirrors.resolve(repo_url) {
             Source::Url(base) => Source::Url(format!("{}/{url}", base.trim_end_matches('/'))),
@@ -187,11 +256,7 @@ impl Fetcher {
         limit: u64,
     ) -> Result<Option<Vec<u8>>, UpstreamError> {
         let source = self.mirrors.resolve(url);
-        let local = match &source {
-            Source::Dir(p) => Some(p.clone()),
-            Source::Url(u) => u.strip_prefix("file://").map(PathBuf::from),
-        };
-        if let Some(p) = local {
+        if let Source::Dir(p) = &source {
             if !p.exists() {
                 return Ok(None);
             }
@@ -204,36 +269,72 @@ impl Fetcher {
     }
 
     async fn read(&self, source: &Source, limit: u64) -> Result<Vec<u8>, UpstreamError> {
-        match source {
-            Source::Dir(path) => read_file(path, limit).await,
-            Source::Url(url) => {
-                if let Some(path) = url.strip_prefix("file://") {
-                    return read_file(Path::new(path), limit).await;
-                }
-                let backoff = Backoff {
-                    attempts: ATTEMPTS,
-                    base: self.retry_base,
-                    max_wait: Duration::from_secs(60),
-                };
-                backoff
-                    .run(
-                        url,
-                        || async {
-                            self.get(url, limit)
-                                .await
-                                .map_err(|(e, retry)| Failed(e, retry))
-                        },
-                        |f: &Failed| if f.1 { Next::Retry } else { Next::Stop },
-                    )
-                    .await
-                    .map_err(|Failed(e, _)| e)
-            }
+        let url = match source {
+            Source::Dir(path) => return read_file(path, limit).await,
+            Source::Url(url) => url,
+        };
+        // Only user-declared mirrors are read from disk (they resolve to `Source::Dir`); any
+        // other URL is fetched over http(s) or not at all.
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(UpstreamError::Unreachable {
+                url: url.clone(),
+                cause: "only http and https URLs are fetched; map local copies with a mirror in branches.toml".into(),
+            });
         }
+        let started = tokio::time::Instant::now();
+        let total = self.timeout * 5 / 2;
+        let backoff = Backoff {
+            attempts: ATTEMPTS,
+            base: self.retry_base,
+            max_wait: Duration::from_secs(60),
+        };
+        backoff
+            .run(
+                url,
+                || async {
+                    // Each attempt gets the per-request deadline, or what is left of the total.
+                    let left = total.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(Failed(
+                            UpstreamError::Unreachable {
+                                url: url.clone(),
+                                cause: format!("no answer within {}s in all", total.as_secs()),
+                            },
+                            false,
+                        ));
+                    }
+                    self.get(url, limit, left.min(self.timeout))
+                        .await
+                        .map_err(|(e, retry)| Failed(e, retry))
+                },
+                |f: &Failed| if f.1 { Next::Retry } else { Next::Stop },
+            )
+            .await
+            .map_err(|Failed(e, _)| e)
     }
 
     /// One GET. The error says whether retrying could help (5xx, timeouts, connection errors,
     /// 429 yes; other 4xx no).
-    async fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, (UpstreamError, bool)> {
+    async fn get(
+        &self,
+        url: &str,
+        limit: u64,
+        deadline: Duration,
+    ) -> Result<Vec<u8>, (UpstreamError, bool)> {
+        tokio::time::timeout(deadline, self.get_within(url, limit))
+            .await
+            .unwrap_or_else(|_| {
+                Err((
+                    UpstreamError::Unreachable {
+                        url: url.to_string(),
+                        cause: format!("no complete answer within {}s", self.timeout.as_secs()),
+                    },
+                    true,
+                ))
+            })
+    }
+
+    async fn get_within(&self, url: &str, limit: u64) -> Result<Vec<u8>, (UpstreamError, bool)> {
         let unreachable = |e: reqwest::Error| {
             let retry = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body();
             (
@@ -320,4 +421,37 @@ fn decode_index(location: &str, bytes: Vec<u8>) -> Result<String, UpstreamError>
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// The archive is the chart and version the entry names, by its own `Chart.yaml`.
+fn verify_meta(bytes: &[u8], entry: &ChartEntry, source: &Source) -> Result<(), UpstreamError> {
+    let chart = format!("{} {}", entry.name, entry.version);
+    let meta = super::chart_meta(bytes).map_err(|cause| UpstreamError::BadArchive {
+        chart: chart.clone(),
+        url: source.to_string(),
+        cause,
+    })?;
+    if meta.name != entry.name || meta.version != entry.version {
+        return Err(UpstreamError::ChartMismatch {
+            chart,
+            url: source.to_string(),
+            archive: format!("{} {}", meta.name, meta.version),
+        });
+    }
+    Ok(())
+}
+
+/// A name or version from upstream, safe as part of a file name.
+fn file_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
 }

@@ -1,8 +1,10 @@
 //! Helm repository `index.yaml`: parsed once per run, entries decoded per chart on demand.
 //!
 //! Real indexes are large (grafana's is 4 MB, 3,591 versions) and quirky (duplicate versions,
-//! `v` prefixes, non-semver `0.46.00`, entries without `appVersion`). An entry that does not
-//! decode is skipped with a count, never fatal for the chart's other versions.
+//! `v` prefixes, non-semver `0.46.00`, entries without `appVersion`), and an index is upstream
+//! data: nothing in it is trusted beyond what can be checked. An entry that cannot be used
+//! (not strict SemVer, no URL, no digest, listed twice with different digests) is set apart
+//! with the reason, never fatal for the chart's other versions.
 
 use std::collections::BTreeMap;
 
@@ -65,11 +67,36 @@ pub struct Release {
 /// What [`Index::releases`] found for one chart.
 #[derive(Debug, Clone, Default)]
 pub struct ChartReleases {
-    /// Parsed releases, newest first. Where upstream lists a version twice (grafana does), the
-    /// first listed wins, as in Helm.
+    /// Usable releases, newest first: a strict SemVer version, a download URL and a sha256
+    /// digest, listed once (or more than once with the same digest).
     pub releases: Vec<Release>,
-    /// Entries skipped because they did not decode or their version is not semver.
-    pub skipped: Vec<String>,
+    /// Entries that cannot be used, and why. They are never chosen, whatever their version.
+    pub unusable: Vec<Unusable>,
+}
+
+/// An index entry that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unusable {
+    /// The version as the index writes it.
+    pub version: String,
+    pub reason: String,
+}
+
+impl Unusable {
+    /// The version, read the lenient way Helm reads it (to say where it stands among the
+    /// usable ones), if it reads at all.
+    pub fn lenient_version(&self) -> Option<Version> {
+        Version::parse(&self.version).ok()
+    }
+}
+
+/// A well-formed sha256 digest (64 hex digits), lower-cased.
+pub fn sha256_digest(entry: &ChartEntry) -> Option<String> {
+    entry
+        .digest
+        .as_deref()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,34 +142,69 @@ impl Index {
         self.entries.keys().map(String::as_str)
     }
 
-    /// Every version of `chart`, newest first.
+    /// Every version of `chart`, newest first, with the entries that cannot be used set
+    /// apart (see [`ChartReleases`]). One bad entry never hides the others.
     pub fn releases(&self, chart: &str) -> ChartReleases {
         let mut out = ChartReleases::default();
-        let mut seen = std::collections::HashSet::new();
+        // Version → (first usable entry, every distinct digest listed for it).
+        let mut by_version: Vec<(Release, Vec<String>)> = Vec::new();
         for raw in self.entries.get(chart).into_iter().flatten() {
+            let listed = raw
+                .get("version")
+                .and_then(|v| scalar_to_string(v.clone()))
+                .unwrap_or_else(|| "?".into());
+            let mut unusable = |reason: String| {
+                out.unusable.push(Unusable {
+                    version: listed.clone(),
+                    reason,
+                })
+            };
             let entry: ChartEntry = match serde_json::from_value(raw.clone()) {
                 Ok(e) => e,
                 Err(e) => {
-                    let v = raw
-                        .get("version")
-                        .map(|v| v.to_string())
-                        .unwrap_or_else(|| "?".into());
-                    out.skipped.push(format!("{chart} {v}: {e}"));
+                    unusable(format!("the entry does not decode: {e}"));
                     continue;
                 }
             };
-            match Version::parse(&entry.version) {
-                Ok(version) => {
-                    if seen.insert(version.clone()) {
-                        out.releases.push(Release { version, entry });
-                    } else {
-                        out.skipped.push(format!(
-                            "{chart} {}: listed twice, first entry used",
-                            entry.version
-                        ));
+            let version = match Version::parse_strict(&entry.version) {
+                Ok(v) => v,
+                Err(e) => {
+                    unusable(e.to_string());
+                    continue;
+                }
+            };
+            if entry.urls.iter().all(|u| u.trim().is_empty()) {
+                unusable("no download URL".into());
+                continue;
+            }
+            let Some(digest) = sha256_digest(&entry) else {
+                unusable(match entry.digest.as_deref() {
+                    None => "no sha256 digest, so its archive cannot be verified".into(),
+                    Some(d) => format!("digest {d:?} is not a sha256 digest"),
+                });
+                continue;
+            };
+            match by_version.iter_mut().find(|(r, _)| r.version == version) {
+                Some((_, digests)) => {
+                    if !digests.contains(&digest) {
+                        digests.push(digest);
                     }
                 }
-                Err(e) => out.skipped.push(format!("{chart} {}: {e}", entry.version)),
+                None => by_version.push((Release { version, entry }, vec![digest])),
+            }
+        }
+        for (release, digests) in by_version {
+            if digests.len() > 1 {
+                out.unusable.push(Unusable {
+                    version: release.entry.version.clone(),
+                    reason: format!(
+                        "listed more than once with different digests (sha256 {}): which archive is {} cannot be told",
+                        digests.join(" and "),
+                        release.entry.version
+                    ),
+                });
+            } else {
+                out.releases.push(release);
             }
         }
         out.releases.sort_by(|a, b| b.version.cmp(&a.version));

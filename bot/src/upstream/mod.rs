@@ -1,14 +1,16 @@
 //! Upstream: where addon versions come from, and which one each branch should run.
 
+mod archive;
 mod fetch;
 mod index;
 mod select;
 
 use std::path::PathBuf;
 
-pub use fetch::Fetcher;
-pub use index::{ChartEntry, ChartReleases, Index, Release};
-pub use select::{admissible, choose, Choice, Skip, SkipReason};
+pub use archive::{chart_meta, ChartMeta};
+pub use fetch::{Fetcher, DEFAULT_TIMEOUT};
+pub use index::{sha256_digest, ChartEntry, ChartReleases, Index, Release, Unusable};
+pub use select::{admissible, choose, unusable_newer, Choice, Skip, SkipReason};
 
 /// The index entry of the version `bundle` pins. Errors are one line naming chart, version and
 /// index.
@@ -66,4 +68,38 @@ pub enum UpstreamError {
     },
     #[error("cannot write the chart cache {path}: {cause}")]
     Cache { path: PathBuf, cause: String },
+    #[error("the archive of {chart} from {url} holds {archive} (its Chart.yaml): the index entry points at another chart's archive; refusing it")]
+    ChartMismatch {
+        chart: String,
+        url: String,
+        archive: String,
+    },
+    #[error("the archive of {chart} from {url} is not a chart archive: {cause}")]
+    BadArchive {
+        chart: String,
+        url: String,
+        cause: String,
+    },
+    #[error("{chart}: the index {index} points at {url:?}: {why}")]
+    BadUrl {
+        chart: String,
+        url: String,
+        index: String,
+        why: String,
+    },
+}
+
+impl UpstreamError {
+    /// The entry's archive cannot be used (it is not what the index says, or cannot be
+    /// checked): another version may still be, unlike an unreachable upstream.
+    pub fn is_unusable_entry(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::DigestMismatch { .. }
+                | UpstreamError::ChartMismatch { .. }
+                | UpstreamError::BadArchive { .. }
+                | UpstreamError::BadUrl { .. }
+                | UpstreamError::NoDigest { .. }
+        )
+    }
 }

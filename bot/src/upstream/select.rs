@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::index::Release;
+use super::index::{Release, Unusable};
 use crate::config::{Bundle, TrainBranch};
 use crate::version::{Constraint, Version};
 
@@ -27,6 +27,11 @@ pub enum SkipReason {
     BadKubeVersion { constraint: String },
     /// Marked `deprecated: true` upstream.
     Deprecated,
+    /// The index entry cannot be used (not strict SemVer, no URL, no digest, conflicting
+    /// duplicates, an archive that is not what the entry says).
+    Unusable { why: String },
+    /// The pinned version is not (or no longer) in the index.
+    NotInIndex,
 }
 
 impl std::fmt::Display for SkipReason {
@@ -49,6 +54,8 @@ impl std::fmt::Display for SkipReason {
                 )
             }
             SkipReason::Deprecated => f.write_str("deprecated upstream"),
+            SkipReason::Unusable { why } => write!(f, "unusable index entry: {why}"),
+            SkipReason::NotInIndex => f.write_str("not in the index"),
         }
     }
 }
@@ -85,9 +92,8 @@ pub fn choose(
     let cap = branch.cap(&bundle.name);
     let mut target = None;
     let mut skipped_newer = Vec::new();
-    let mut current_admissible = Err(SkipReason::NotAllowed {
-        allowed: bundle.allowed.to_string(),
-    });
+    // Until the pin is found among the releases, that it is missing is the truth.
+    let mut current_admissible = Err(SkipReason::NotInIndex);
     for r in releases {
         let verdict = admit(r, bundle, cap, &kube);
         if &r.version == current {
@@ -121,6 +127,31 @@ pub fn choose(
         current_admissible,
         skipped_newer,
     }
+}
+
+/// Unusable index entries a reviewer would have expected to be considered: inside the
+/// bundle's range (read the lenient way Helm reads versions) and newer than `than`; newest
+/// first.
+pub fn unusable_newer(unusable: &[Unusable], bundle: &Bundle, than: &Version) -> Vec<Skip> {
+    let mut out: Vec<(Version, Skip)> = unusable
+        .iter()
+        .filter_map(|u| {
+            let v = u.lenient_version()?;
+            (v > *than && bundle.allowed.matches(&v)).then(|| {
+                (
+                    v,
+                    Skip {
+                        version: u.version.clone(),
+                        reason: SkipReason::Unusable {
+                            why: u.reason.clone(),
+                        },
+                    },
+                )
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.into_iter().map(|(_, s)| s).collect()
 }
 
 /// Whether `branch` may run `release` of `bundle`: the same rules [`choose`] applies (range,

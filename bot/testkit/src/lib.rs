@@ -247,10 +247,12 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
     }
 }
 pub mod bot;
+pub mod chart;
 pub mod github;
 pub mod kube;
 
 pub use bot::Bot;
+pub use chart::{chart_archive, tgz};
 
 /// A bare repository standing in for GitHub's remote, with `main` and any extra branches (each
 /// one commit on top of main), built hermetically. Returns (temp dir guard, bare repo path).

@@ -12,9 +12,10 @@ use crate::jobs::pr::{self, PrPlan, PrSpec};
 use crate::jobs::{check_addons, wanted, JobError, Problem};
 use crate::manifest::{self, Manifests};
 use crate::model::{AddonName, BranchName};
+use crate::render::ReleaseError;
 use crate::render::Rendered;
 use crate::report::{self, PrBody};
-use crate::upstream::{self, Release, Skip, UpstreamError};
+use crate::upstream::{self, ChartReleases, Release, Skip, SkipReason, Unusable, UpstreamError};
 use crate::validate::ParsedRenders;
 use crate::workspace::{blocking, Origin, Workspace};
 
@@ -273,66 +274,41 @@ impl Job {
             }
             .to_string());
         }
-        let releases = index.releases(&helm_src.chart);
-        if !releases.skipped.is_empty() {
-            tracing::debug!(skipped = releases.skipped.len(), "index entries skipped");
+        let ChartReleases {
+            releases: mut usable,
+            mut unusable,
+        } = index.releases(&helm_src.chart);
+        for u in &unusable {
+            self.ws.warn_unusable(&helm_src.chart, u);
         }
-        let current = releases
-            .releases
-            .iter()
-            .find(|r| r.version == b.version)
-            .cloned();
-        let choice = upstream::choose(&releases.releases, b, &self.branch, &b.version);
-
-        let mut entry = PlanEntry {
-            addon: b.name.clone(),
-            branch: self.branch.name.clone(),
-            kubernetes: self.branch.kubernetes.to_string(),
-            origin: self.origin.clone(),
-            action: Action::UpToDate,
-            current: b.version.to_string(),
-            current_app_version: current.as_ref().and_then(|r| r.entry.app_version.clone()),
-            target: None,
-            target_app_version: None,
-            skipped: choice.skipped_newer.clone(),
-            added: 0,
-            removed: 0,
-            changed: 0,
-            labels: Vec::new(),
-            title: None,
-            body: None,
-            pr: None,
-            pulls: Vec::new(),
-            rendered: None,
-        };
-        let target = match choice.target {
-            Some(t) if t.version > b.version => t,
-            Some(t) if t.version == b.version => return Ok(entry),
-            other => {
-                // Nothing newer is admissible. If the pin itself is fine, the branch is simply
-                // current; if not, a human must decide (never downgrade silently).
-                if let Err(reason) = &choice.current_admissible {
-                    entry.action = Action::Blocked {
-                        reason: match other {
-                            Some(t) => format!(
-                                "pinned {} is not admissible here ({reason}); newest admissible is {}, which would be a downgrade",
-                                b.version, t.version
-                            ),
-                            None => format!(
-                                "no version of {} is admissible on {} (pinned {}: {reason})",
-                                helm_src.chart, self.branch.name, b.version
-                            ),
-                        },
+        let current = usable.iter().find(|r| r.version == b.version).cloned();
+        // Choose; an archive that turns out not to be what its entry says is set apart like
+        // any other unusable entry, and the next newest is chosen instead.
+        let (entry, target, new) = loop {
+            let choice = upstream::choose(&usable, b, &self.branch, &b.version);
+            let mut entry = self.entry(&choice, current.as_ref(), &unusable, &index.location);
+            let target = match choice.target {
+                Some(t) if t.version > b.version => t,
+                _ => return Ok(entry),
+            };
+            entry.target = Some(target.version.to_string());
+            entry.target_app_version = target.entry.app_version.clone();
+            entry.action = Action::Update;
+            match self.ws.render(&self.bundle, &self.branch, &target).await {
+                Ok(new) => break (entry, target, new),
+                Err(ReleaseError::Fetch(e)) if e.is_unusable_entry() => {
+                    let u = Unusable {
+                        version: target.entry.version.clone(),
+                        reason: e.to_string(),
                     };
+                    self.ws.warn_unusable(&helm_src.chart, &u);
+                    usable.retain(|r| r.version != target.version);
+                    unusable.push(u);
                 }
-                return Ok(entry);
+                Err(e) => return Err(e.to_string()),
             }
         };
-        entry.target = Some(target.version.to_string());
-        entry.target_app_version = target.entry.app_version.clone();
-        entry.action = Action::Update;
-
-        let new = self.render(&target).await?;
+        let mut entry = entry;
         let verdict = self
             .ws
             .check_change(
@@ -362,7 +338,7 @@ impl Job {
             current: current.as_ref(),
             current_version: &b.version,
             target: &target,
-            skipped: &choice.skipped_newer,
+            skipped: &entry.skipped,
             diff: &diff,
             baseline_note: (self.origin == Origin::NotCut).then_some(
                 "This branch is not cut in this repository yet: the baseline is the current pin rendered for its minor.",
@@ -376,6 +352,73 @@ impl Job {
             Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);
         entry.rendered = Some(new.text);
         Ok(entry)
+    }
+
+    /// The entry for `choice` before anything is rendered: up to date, or blocked and why,
+    /// with the newer versions passed over (unusable entries among them).
+    fn entry(
+        &self,
+        choice: &upstream::Choice,
+        current: Option<&Release>,
+        unusable: &[Unusable],
+        index: &str,
+    ) -> PlanEntry {
+        let b = &self.bundle.bundle;
+        let newest_considered = match &choice.target {
+            Some(t) if t.version > b.version => &t.version,
+            _ => &b.version,
+        };
+        let mut skipped = choice.skipped_newer.clone();
+        skipped.extend(upstream::unusable_newer(unusable, b, newest_considered));
+        let mut entry = PlanEntry {
+            addon: b.name.clone(),
+            branch: self.branch.name.clone(),
+            kubernetes: self.branch.kubernetes.to_string(),
+            origin: self.origin.clone(),
+            action: Action::UpToDate,
+            current: b.version.to_string(),
+            current_app_version: current.and_then(|r| r.entry.app_version.clone()),
+            target: None,
+            target_app_version: None,
+            skipped,
+            added: 0,
+            removed: 0,
+            changed: 0,
+            labels: Vec::new(),
+            title: None,
+            body: None,
+            pr: None,
+            pulls: Vec::new(),
+            rendered: None,
+        };
+        let newer = choice
+            .target
+            .as_ref()
+            .is_some_and(|t| t.version > b.version);
+        if let (false, Err(reason)) = (newer, &choice.current_admissible) {
+            // Nothing newer is admissible, and the pin itself is not either: a human must
+            // decide (never downgrade silently). Say the true cause.
+            let pin = match reason {
+                SkipReason::NotInIndex => {
+                    format!("pinned {} is not in the index of {index}", b.version)
+                }
+                other => format!("pinned {}: {other}", b.version),
+            };
+            entry.action = Action::Blocked {
+                reason: match &choice.target {
+                    Some(t) => format!(
+                        "{pin}; newest admissible is {}, which would be a downgrade",
+                        t.version
+                    ),
+                    None => format!(
+                        "no version of {} is admissible on {} ({pin})",
+                        b.helm().chart,
+                        self.branch.name
+                    ),
+                },
+            };
+        }
+        entry
     }
 
     /// What the branch runs today: its committed render, or (not cut yet, or never rendered)
@@ -404,6 +447,9 @@ impl Job {
     }
 
     async fn render(&self, release: &Release) -> Result<Rendered, String> {
-        self.ws.render(&self.bundle, &self.branch, release).await
+        self.ws
+            .render(&self.bundle, &self.branch, release)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
