@@ -303,8 +303,8 @@ fn unknown_keys_are_rejected_at_top_level_and_nested() {
 
 #[test]
 fn versions_and_minors_must_be_strings() {
-    // `version: 1.16` is the YAML float 1.16. The loader happens to read the scalar's text, but
-    // YAML tools read a number (`1.10` becomes 1.1), so editors ask for quotes.
+    // `version: 1.16` is the YAML float 1.16 (`1.10` becomes 1.1): editors ask for quotes, and
+    // the loader refuses it with the same hint (config::bundle's tests).
     let text =
         read("bundles/cert-manager/bundle.yaml").replacen("version: v1.14.7", "version: 1.16", 1);
     let b: Value = ake_bot::yaml::from_str(&text).expect("YAML");

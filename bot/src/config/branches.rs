@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 
+use toml_edit::{Item, TableLike};
+
 use super::error::{did_you_mean, line_col, ConfigError};
+use super::toml_doc::{Pos, Reader};
 use crate::model::{AddonName, BranchName, KubeMinor};
 use crate::version::Constraint;
 
@@ -24,7 +27,10 @@ pub enum BranchStatus {
 
 /// The file as written. Every table rejects unknown keys so a typo is an error, not a silently
 /// ignored setting. The doc comments of these types are the descriptions in
-/// `schema/branches.schema.json` (see `schema.rs`).
+/// `schema/branches.schema.json` (see `schema.rs`). `parse` reads the file field by field
+/// (to report every problem at once), so these types only describe it; a test keeps the
+/// reader's keys and these fields the same.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTrain {
@@ -60,6 +66,7 @@ fn default_tag_format() -> String {
 }
 
 /// `[main]`: the branch that targets the newest Kubernetes minor.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Main")]
@@ -75,6 +82,7 @@ struct RawMain {
 }
 
 /// `[[release]]`: one release branch, serving one older Kubernetes minor.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Release")]
@@ -230,226 +238,380 @@ impl Train {
     }
 }
 
+/// The keys of the file, of `[main]` and of `[[release]]` (the fields of `RawTrain`,
+/// `RawMain` and `RawRelease`).
+const TOP_KEYS: &[&str] = &[
+    "main",
+    "release",
+    "tag_format",
+    "mirrors",
+    "support_window",
+    "schemas",
+    "schema_url",
+];
+const MAIN_KEYS: &[&str] = &["kubernetes", "kind_image", "caps"];
+const RELEASE_KEYS: &[&str] = &["name", "kubernetes", "kind_image", "status", "caps"];
+
+/// One branch as read from the file, each field with where it is written.
+struct ReadBranch {
+    name: Option<(BranchName, Pos)>,
+    kubernetes: Option<(KubeMinor, Pos)>,
+    kind_image: Option<(String, Pos)>,
+    status: BranchStatus,
+    caps: BTreeMap<AddonName, Constraint>,
+}
+
 /// Parse and validate `branches.toml`. `known_addons` lets caps be checked against `bundles/`;
-/// `repo_root` resolves relative mirror paths. Every problem found is returned, not just the
-/// first.
+/// `repo_root` resolves relative mirror paths. Every problem found is returned at once, each
+/// at its own line: unknown keys, wrong types, bad values and the rules across branches.
 pub fn parse(
     path: &Path,
     text: &str,
     repo_root: &Path,
     known_addons: &[AddonName],
 ) -> Result<Train, Vec<ConfigError>> {
-    let raw: RawTrain = toml::from_str(text).map_err(|e| {
+    let doc = toml_edit::ImDocument::parse(text).map_err(|e| {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unzip();
-        let message = e.message().to_string();
-        let mut err = ConfigError::new(path, message.clone()).at(line, col);
-        if let Some(h) = did_you_mean(&message) {
-            err = err.hint(h);
-        } else if message.contains("missing field") {
-            err = err.hint("see the branches.toml example in README.md");
-        }
-        vec![err]
+        vec![ConfigError::new(path, e.message().trim().to_string()).at(line, col)]
     })?;
-
-    let mut errors = Vec::new();
-    let err = |msg: String, key: &str| ConfigError::new(path, msg).at_key(text, key);
+    let mut r = Reader::new(path, text);
+    let root = doc.as_table();
+    r.known_keys(root, TOP_KEYS);
+    let tag_format = r.string(root, "tag_format");
+    let support_window = r.unsigned(root, "support_window");
+    let schemas = r.string(root, "schemas").map(|(s, _)| s);
+    let schema_url = r.string(root, "schema_url");
+    let raw_mirrors = r.string_map(root, "mirrors");
 
     // Tag format: must mention both placeholders, or every release on a branch would collide.
-    for ph in ["{minor}", "{n}"] {
-        if !raw.tag_format.contains(ph) {
-            errors.push(
-                err(
-                    format!("tag_format {:?} lacks {ph}", raw.tag_format),
-                    "tag_format",
-                )
-                .hint(
-                    "tags must differ per branch and per release; the default is \"v{minor}.{n}\"",
-                ),
-            );
-        }
-    }
-
-    let mut caps_of = |caps: &BTreeMap<String, String>, branch: &str| {
-        let mut out = BTreeMap::new();
-        for (addon, constraint) in caps {
-            let name = match addon.parse::<AddonName>() {
-                Ok(n) => n,
-                Err(e) => {
-                    errors.push(err(format!("branch {branch}: cap for {e}"), addon));
-                    continue;
+    let tag_format = match tag_format {
+        Some((t, pos)) => {
+            for ph in ["{minor}", "{n}"] {
+                if !t.contains(ph) {
+                    let e = r.at(pos, format!("tag_format {t:?} lacks {ph}")).hint(
+                        "tags must differ per branch and per release; the default is \"v{minor}.{n}\"",
+                    );
+                    r.errors.push(e);
                 }
-            };
-            if !known_addons.is_empty() && !known_addons.contains(&name) {
-                let mut e = err(
-                    format!("branch {branch}: cap names addon `{addon}`, but bundles/{addon}/ does not exist"),
-                    addon,
-                );
-                if let Some(best) = known_addons
-                    .iter()
-                    .map(|k| (strsim::jaro_winkler(addon, k.as_str()), k))
-                    .filter(|(s, _)| *s > 0.8)
-                    .max_by(|a, b| a.0.total_cmp(&b.0))
-                {
-                    e = e.hint(format!("did you mean `{}`?", best.1));
-                }
-                errors.push(e);
-                continue;
             }
-            match Constraint::parse(constraint) {
-                Ok(c) => {
-                    out.insert(name, c);
-                }
-                Err(e) => errors.push(
-                    err(format!("branch {branch}: cap for {addon}: {e}"), addon).hint(
-                        "caps use Helm's constraint syntax, e.g. \"<1.16\" or \">=1.14, <1.16\"",
-                    ),
-                ),
-            }
+            t
         }
-        out
+        None => default_tag_format(),
     };
 
-    let mut branches = vec![TrainBranch {
-        name: BranchName::main(),
-        kubernetes: raw.main.kubernetes,
-        kind_image: raw.main.kind_image.clone(),
-        status: BranchStatus::Maintained,
-        caps: caps_of(&raw.main.caps, "main"),
-    }];
-    for r in &raw.release {
-        let name = r
-            .name
-            .clone()
-            .unwrap_or_else(|| r.kubernetes.release_branch());
-        let caps = caps_of(&r.caps, name.as_str());
-        branches.push(TrainBranch {
-            name,
-            kubernetes: r.kubernetes,
-            kind_image: r.kind_image.clone(),
-            status: r.status,
-            caps,
-        });
-    }
-
-    for b in &branches {
-        if b.kind_image.trim().is_empty() {
-            errors.push(err(
-                format!("branch {}: kind_image is empty", b.name),
-                "kind_image",
-            ));
+    let main = match root.get("main").map(|i| (i, i.as_table_like())) {
+        Some((_, Some(t))) => {
+            let header = r.pos(
+                root.get("main")
+                    .and_then(Item::span)
+                    .or_else(|| root.get_key_value("main").and_then(|(k, _)| k.span())),
+            );
+            Some(read_branch(&mut r, t, true, header, known_addons))
         }
-        if let Some(m) = b.name.release_minor() {
-            if m != b.kubernetes {
-                errors.push(
-                    err(
-                        format!(
-                            "branch {} serves Kubernetes {}, but its name says {m}",
-                            b.name, b.kubernetes
-                        ),
-                        "kubernetes",
-                    )
-                    .hint("release branches are named release-<minor>; fix the name or the minor"),
-                );
+        Some((item, None)) => {
+            let pos = r.pos(item.span());
+            r.error(pos, "`main` must be a table: [main]");
+            None
+        }
+        None => {
+            let e = r
+                .at((None, None), "missing table [main]")
+                .hint("see the branches.toml example in README.md");
+            r.errors.push(e);
+            None
+        }
+    };
+    let mut releases = Vec::new();
+    match root.get("release") {
+        None => {}
+        Some(Item::ArrayOfTables(a)) => {
+            for t in a.iter() {
+                let header = r.pos(t.span());
+                releases.push(read_branch(&mut r, t, false, header, known_addons));
             }
         }
-        if !b.is_main() && b.kubernetes >= raw.main.kubernetes {
-            errors.push(
-                err(
-                    format!(
-                        "release branch {} serves Kubernetes {}, not older than main's {}",
-                        b.name, b.kubernetes, raw.main.kubernetes
-                    ),
-                    "kubernetes",
-                )
-                .hint("main targets the newest minor; cut a release branch and move main forward"),
-            );
+        Some(item) => {
+            let pos = r.pos(item.span());
+            r.error(pos, "`release` must be a list of tables: [[release]]");
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    for b in &branches {
-        if !seen.insert(b.name.clone()) {
-            errors.push(err(
-                format!("branch {} is listed twice", b.name),
-                b.name.as_str(),
-            ));
+
+    // (branch, where its name is written — `None` when derived from its minor —, its minor).
+    let mut branches: Vec<(TrainBranch, Option<Pos>, Pos)> = Vec::new();
+    let main_minor = main
+        .as_ref()
+        .and_then(|m| m.kubernetes.as_ref().map(|k| k.0));
+    for (b, is_main) in main
+        .into_iter()
+        .map(|b| (b, true))
+        .chain(releases.into_iter().map(|b| (b, false)))
+    {
+        let Some((kubernetes, kpos)) = b.kubernetes else {
+            continue;
+        };
+        let name = match (&b.name, is_main) {
+            (_, true) => BranchName::main(),
+            (Some((n, _)), false) => n.clone(),
+            (None, false) => kubernetes.release_branch(),
+        };
+        if let (Some((image, pos)), _) = (&b.kind_image, ()) {
+            if image.trim().is_empty() {
+                r.error(*pos, format!("branch {name}: kind_image is empty"));
+            }
         }
+        if let Some(m) = name.release_minor() {
+            if m != kubernetes {
+                let e = r
+                    .at(
+                        kpos,
+                        format!(
+                            "branch {name} serves Kubernetes {kubernetes}, but its name says {m}"
+                        ),
+                    )
+                    .hint("release branches are named release-<minor>; fix the name or the minor");
+                r.errors.push(e);
+            }
+        }
+        if let (false, Some(main_minor)) = (is_main, main_minor) {
+            if kubernetes >= main_minor {
+                let e = r
+                    .at(
+                        kpos,
+                        format!("release branch {name} serves Kubernetes {kubernetes}, not older than main's {main_minor}"),
+                    )
+                    .hint("main targets the newest minor; cut a release branch and move main forward");
+                r.errors.push(e);
+            }
+        }
+        let name_pos = b.name.as_ref().map(|(_, p)| *p);
+        branches.push((
+            TrainBranch {
+                name,
+                kubernetes,
+                kind_image: b.kind_image.map(|(i, _)| i).unwrap_or_default(),
+                status: b.status,
+                caps: b.caps,
+            },
+            name_pos,
+            kpos,
+        ));
     }
-    let mut minors = std::collections::HashSet::new();
-    for b in &branches {
-        if !minors.insert(b.kubernetes) {
-            errors.push(err(
+    // Duplicates are reported where the second one is written.
+    let mut names = std::collections::HashSet::new();
+    let mut minors = std::collections::HashMap::new();
+    for (b, name_pos, kpos) in &branches {
+        // A name derived from a duplicate minor is that minor's problem, said once below.
+        if let (false, Some(pos)) = (names.insert(b.name.clone()), name_pos) {
+            r.error(*pos, format!("branch {} is listed twice", b.name));
+        }
+        if let Some(first) = minors.insert(b.kubernetes, b.name.clone()) {
+            r.error(
+                *kpos,
                 format!(
-                    "Kubernetes {} is served by more than one branch",
-                    b.kubernetes
+                    "Kubernetes {} is served by more than one branch ({first} and {})",
+                    b.kubernetes, b.name
                 ),
-                "kubernetes",
-            ));
+            );
         }
     }
 
     let mut mirrors = Vec::new();
-    for (prefix, target) in &raw.mirrors {
+    for (prefix, key_pos, target, pos) in raw_mirrors {
         let prefix_norm = prefix.trim_end_matches('/').to_string();
         if url::Url::parse(&prefix_norm).is_err() {
-            errors.push(err(format!("mirror key {prefix:?} is not a URL"), prefix));
+            r.error(key_pos, format!("mirror key {prefix:?} is not a URL"));
             continue;
         }
-        let target = match url::Url::parse(target) {
+        let target = match url::Url::parse(&target) {
             Ok(u) if u.scheme() == "file" => {
                 match u.to_file_path() {
                     Ok(p) => MirrorTarget::Dir(p),
                     Err(()) => {
-                        errors.push(
-                        err(format!("mirror for {prefix}: {target:?} is not a local file URL"), prefix)
-                            .hint("use file:///absolute/path or a path relative to the repository root"),
-                    );
+                        let e = r
+                        .at(pos, format!("mirror for {prefix}: {target:?} is not a local file URL"))
+                        .hint("use file:///absolute/path or a path relative to the repository root");
+                        r.errors.push(e);
                         continue;
                     }
                 }
             }
             Ok(u) if matches!(u.scheme(), "http" | "https") => MirrorTarget::Url(u),
             Ok(u) if u.scheme().len() > 1 => {
-                errors.push(err(
+                r.error(
+                    pos,
                     format!(
                         "mirror for {prefix}: scheme {:?} is not supported (http, https, file)",
                         u.scheme()
                     ),
-                    prefix,
-                ));
+                );
                 continue;
             }
             // Not a URL (or a Windows drive letter): a path, relative to the repository root.
-            _ => MirrorTarget::Dir(repo_root.join(target)),
+            _ => MirrorTarget::Dir(repo_root.join(&target)),
         };
         mirrors.push((prefix_norm, target));
     }
 
-    if let Some(t) = &raw.schema_url {
+    if let Some((t, pos)) = &schema_url {
         if !t.contains("{file}") {
-            errors.push(
-                ConfigError::new(path, format!("schema_url {t:?} has no {{file}} placeholder"))
-                    .hint("e.g. https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/{version}-standalone-strict/{file}"),
-            );
+            let e = r
+                .at(*pos, format!("schema_url {t:?} has no {{file}} placeholder"))
+                .hint("e.g. https://raw.githubusercontent.com/yannh/kubernetes-json-schema/master/{version}-standalone-strict/{file}");
+            r.errors.push(e);
         }
     }
-    if !errors.is_empty() {
+    if !r.errors.is_empty() {
+        let mut errors = r.errors;
+        errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
         return Err(errors);
     }
+    let mut branches: Vec<TrainBranch> = branches.into_iter().map(|(b, _, _)| b).collect();
     // main first, then newest release first: the order every report uses.
     branches[1..].sort_by_key(|b| std::cmp::Reverse(b.kubernetes));
     Ok(Train {
         branches,
-        tag_format: raw.tag_format,
+        tag_format,
         mirrors: Mirrors(mirrors),
-        support_window: raw.support_window,
-        schemas: raw.schemas.map(|d| repo_root.join(d)),
-        schema_url: raw.schema_url,
+        support_window,
+        schemas: schemas.map(|d| repo_root.join(d)),
+        schema_url: schema_url.map(|(s, _)| s),
     })
+}
+
+/// One `[main]` or `[[release]]` table: every field, every problem.
+fn read_branch(
+    r: &mut Reader<'_>,
+    t: &dyn TableLike,
+    is_main: bool,
+    header: Pos,
+    known_addons: &[AddonName],
+) -> ReadBranch {
+    let within = if is_main { "[main]" } else { "[[release]]" };
+    r.known_keys(t, if is_main { MAIN_KEYS } else { RELEASE_KEYS });
+    let kubernetes = r
+        .required_string(t, "kubernetes", within, header)
+        .and_then(|(k, pos)| match k.parse::<KubeMinor>() {
+            Ok(m) => Some((m, pos)),
+            Err(e) => {
+                r.error(pos, format!("kubernetes: {e}"));
+                None
+            }
+        });
+    let kind_image = r.required_string(t, "kind_image", within, header);
+    let name = if is_main {
+        None
+    } else {
+        r.string(t, "name")
+            .and_then(|(n, pos)| match n.parse::<BranchName>() {
+                Ok(b) => Some((b, pos)),
+                Err(e) => {
+                    r.error(pos, format!("name: {e}"));
+                    None
+                }
+            })
+    };
+    let status = match r.string(t, "status") {
+        None => BranchStatus::Maintained,
+        Some((s, pos)) => {
+            match s.as_str() {
+                "maintained" => BranchStatus::Maintained,
+                "frozen" => BranchStatus::Frozen,
+                "eol" => BranchStatus::Eol,
+                other => {
+                    let mut e = r.at(
+                    pos,
+                    format!("unknown variant `{other}`, expected one of `maintained`, `frozen`, `eol`"),
+                );
+                    if let Some(h) = did_you_mean(&format!(
+                        "unknown variant `{other}`, expected one of `maintained`, `frozen`, `eol`"
+                    )) {
+                        e = e.hint(h);
+                    }
+                    r.errors.push(e);
+                    BranchStatus::Maintained
+                }
+            }
+        }
+    };
+    let branch = match (&name, is_main, &kubernetes) {
+        (_, true, _) => "main".to_string(),
+        (Some((n, _)), _, _) => n.to_string(),
+        (None, _, Some((k, _))) => k.release_branch().to_string(),
+        (None, _, None) => "(a release)".to_string(),
+    };
+    let mut caps = BTreeMap::new();
+    for (addon, key_pos, constraint, pos) in r.string_map(t, "caps") {
+        let name = match addon.parse::<AddonName>() {
+            Ok(n) => n,
+            Err(e) => {
+                r.error(key_pos, format!("branch {branch}: cap for {e}"));
+                continue;
+            }
+        };
+        if !known_addons.is_empty() && !known_addons.contains(&name) {
+            let mut e = r.at(
+                key_pos,
+                format!("branch {branch}: cap names addon `{addon}`, but bundles/{addon}/ does not exist"),
+            );
+            if let Some(best) = known_addons
+                .iter()
+                .map(|k| (strsim::jaro_winkler(&addon, k.as_str()), k))
+                .filter(|(s, _)| *s > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+            {
+                e = e.hint(format!("did you mean `{}`?", best.1));
+            }
+            r.errors.push(e);
+            continue;
+        }
+        match Constraint::parse(&constraint) {
+            Ok(c) => {
+                caps.insert(name, c);
+            }
+            Err(e) => {
+                let e = r
+                    .at(pos, format!("branch {branch}: cap for {addon}: {e}"))
+                    .hint("caps use Helm's constraint syntax, e.g. \"<1.16\" or \">=1.14, <1.16\"");
+                r.errors.push(e);
+            }
+        }
+    }
+    ReadBranch {
+        name,
+        kubernetes,
+        kind_image,
+        status,
+        caps,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reader_knows_exactly_the_fields_the_schema_describes() {
+        let schema = serde_json::to_value(schemars::schema_for!(RawTrain)).unwrap();
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            let mut k: Vec<String> = v["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            k.sort();
+            k
+        };
+        let sorted = |k: &[&str]| -> Vec<String> {
+            let mut k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&schema), sorted(TOP_KEYS));
+        let defs = &schema["$defs"];
+        assert_eq!(keys(&defs["Main"]), sorted(MAIN_KEYS));
+        assert_eq!(keys(&defs["Release"]), sorted(RELEASE_KEYS));
+    }
 
     const MIN: &str = "[main]\nkubernetes = \"1.33\"\nkind_image = \"kindest/node:v1.33.1\"\n";
 
@@ -581,6 +743,44 @@ mod tests {
         assert!(e.contains("cap for cert-manager"), "{e}");
         let e = parse_err(&format!("{MIN}[mirrors]\n\"https://x\" = \"ftp://y\"\n"));
         assert!(e.contains("scheme \"ftp\" is not supported"), "{e}");
+    }
+
+    #[test]
+    fn six_mistakes_are_six_errors_in_one_run_each_at_its_line() {
+        let text = "tag_formt = \"v{minor}.{n}\"\n\
+                    [main]\n\
+                    kubernetes = 1.33\n\
+                    kind_image = \"k\"\n\
+                    kind_imag = \"k\"\n\
+                    [[release]]\n\
+                    kubernetes = \"1.32\"\n\
+                    kind_image = \"k\"\n\
+                    status = \"frozn\"\n\
+                    caps = { cert-manager = \">>1\" }\n\
+                    [[release]]\n\
+                    kubernetes = \"1.32\"\n\
+                    kind_image = \"\"\n";
+        let e = parse_err(text);
+        let lines: Vec<&str> = e
+            .lines()
+            .filter(|l| l.starts_with("branches.toml"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "branches.toml:1:1: unknown field `tag_formt`, expected one of `main`, `release`, `tag_format`, `mirrors`, `support_window`, `schemas`, `schema_url`",
+                "branches.toml:3:14: `kubernetes` is the number 1.33 here, but must be a string",
+                "branches.toml:5:1: unknown field `kind_imag`, expected one of `kubernetes`, `kind_image`, `caps`",
+                "branches.toml:9:10: unknown variant `frozn`, expected one of `maintained`, `frozen`, `eol`",
+                "branches.toml:10:25: branch release-1.32: cap for cert-manager: invalid constraint \">>1\": unknown operator \">>\"",
+                "branches.toml:12:14: Kubernetes 1.32 is served by more than one branch (release-1.32 and release-1.32)",
+                "branches.toml:13:14: branch release-1.32: kind_image is empty",
+            ],
+            "{e}"
+        );
+        assert!(e.contains("hint: quote it: kubernetes = \"1.33\""), "{e}");
+        assert!(e.contains("hint: did you mean `frozen`?"), "{e}");
+        assert!(e.contains("hint: did you mean `tag_format`?"), "{e}");
     }
 
     #[test]

@@ -94,6 +94,159 @@ fn yes() -> bool {
     true
 }
 
+/// What a key's value must be.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Text,
+    Flag,
+    Map,
+}
+
+/// The keys of a bundle manifest (the fields of `RawBundle`), what each holds, and whether it
+/// is required.
+const FIELDS: &[(&str, Kind, bool)] = &[
+    ("description", Kind::Text, false),
+    ("source", Kind::Map, true),
+    ("version", Kind::Text, true),
+    ("allowed", Kind::Text, true),
+    ("prerelease", Kind::Flag, false),
+    ("namespace", Kind::Text, true),
+    ("release", Kind::Text, false),
+    ("deploy_to", Kind::Text, true),
+    ("values", Kind::Text, false),
+    ("include_crds", Kind::Flag, false),
+];
+const HELM_FIELDS: &[(&str, Kind, bool)] =
+    &[("repo", Kind::Text, true), ("chart", Kind::Text, true)];
+
+/// Every problem of shape at once — unknown keys, values of the wrong type (a version YAML read
+/// as a number), missing fields — each at its line, before the fields are read one by one.
+/// Syntax errors are left to the parser, which knows where they are.
+fn scan(file: &Path, text: &str) -> Vec<ConfigError> {
+    let Ok(serde_json::Value::Object(top)) = crate::yaml::from_str::<serde_json::Value>(text)
+    else {
+        return Vec::new();
+    };
+    let mut errors = Vec::new();
+    let source = fields(file, text, &top, FIELDS, "bundle.yaml", &mut errors);
+    if let Some(serde_json::Value::Object(source)) = source.get("source") {
+        for key in source.keys().filter(|k| k.as_str() != "helm") {
+            errors.push(
+                ConfigError::new(file, format!("unknown field `{key}`, expected `helm`"))
+                    .at_key(text, key),
+            );
+        }
+        match source.get("helm") {
+            Some(serde_json::Value::Object(helm)) => {
+                fields(file, text, helm, HELM_FIELDS, "source.helm", &mut errors);
+            }
+            Some(_) => errors.push(
+                ConfigError::new(file, "source.helm must be a mapping with repo and chart")
+                    .at_key(text, "helm"),
+            ),
+            None if source.keys().all(|k| k == "helm") => errors.push(
+                ConfigError::new(file, "source: name the kind of source, e.g. `helm:`")
+                    .at_key(text, "source")
+                    .hint("see the bundle.yaml example in README.md"),
+            ),
+            None => {}
+        }
+    }
+    if let Some(serde_json::Value::String(d)) = top.get("deploy_to") {
+        if !matches!(d.as_str(), "management" | "tenant") {
+            let message = format!("unknown variant `{d}`, expected one of `management`, `tenant`");
+            let mut e = ConfigError::new(file, message.clone()).at_key(text, "deploy_to");
+            if let Some(h) = did_you_mean(&message) {
+                e = e.hint(h);
+            }
+            errors.push(e);
+        }
+    }
+    // In file order; problems of the file as a whole (a missing field) last.
+    errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+    errors
+}
+
+/// Check `map`'s keys and value types against `spec`; returns `map` for nested checks.
+fn fields<'m>(
+    file: &Path,
+    text: &str,
+    map: &'m serde_json::Map<String, serde_json::Value>,
+    spec: &[(&str, Kind, bool)],
+    within: &str,
+    errors: &mut Vec<ConfigError>,
+) -> &'m serde_json::Map<String, serde_json::Value> {
+    let expected = spec
+        .iter()
+        .map(|(k, _, _)| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // A misspelt key is one mistake: its "did you mean" covers the missing field.
+    let mut meant = Vec::new();
+    for (key, value) in map {
+        let Some((_, kind, _)) = spec.iter().find(|(k, _, _)| k == key) else {
+            let message = format!("unknown field `{key}`, expected one of {expected}");
+            let mut e = ConfigError::new(file, message.clone()).at_key(text, key);
+            if let Some(h) = did_you_mean(&message) {
+                meant.extend(h.split('`').nth(1).map(str::to_string));
+                e = e.hint(h);
+            }
+            errors.push(e);
+            continue;
+        };
+        let found = match value {
+            serde_json::Value::String(_) if *kind == Kind::Text => continue,
+            serde_json::Value::Bool(_) if *kind == Kind::Flag => continue,
+            serde_json::Value::Object(_) if *kind == Kind::Map => continue,
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Null => "empty",
+            serde_json::Value::Array(_) => "a list",
+            serde_json::Value::Object(_) => "a mapping",
+            serde_json::Value::String(_) => "text",
+        };
+        let wanted = match kind {
+            Kind::Text => "a string",
+            Kind::Flag => "true or false",
+            Kind::Map => "a mapping",
+        };
+        let raw = raw_value(text, key).unwrap_or_default();
+        let mut e = ConfigError::new(
+            file,
+            format!("`{key}` is {found} here ({raw}), but must be {wanted}"),
+        )
+        .at_key(text, key);
+        if *kind == Kind::Text && matches!(value, serde_json::Value::Number(_)) {
+            // YAML reads an unquoted 1.10 as the number 1.1: the pin would silently change.
+            e = e.hint(format!("quote it: {key}: \"{raw}\""));
+        }
+        errors.push(e);
+    }
+    for (key, _, required) in spec {
+        if *required && !map.contains_key(*key) && !meant.iter().any(|m| m == key) {
+            errors.push(
+                ConfigError::new(file, format!("missing field `{key}` in {within}"))
+                    .hint("see the bundle.yaml example in README.md"),
+            );
+        }
+    }
+    map
+}
+
+/// The text after `key:` on the line that sets it (what the author wrote, before YAML read
+/// it as a number).
+fn raw_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let rest = l
+            .trim_start()
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix(':')?;
+        let v = rest.split(" #").next().unwrap_or(rest).trim();
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
 /// A validated bundle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bundle {
@@ -136,6 +289,10 @@ pub fn parse(
     values_exists: &dyn Fn(&Path) -> bool,
 ) -> Result<Bundle, Vec<ConfigError>> {
     let file = dir.join(BUNDLE_FILE);
+    let shape = scan(&file, text);
+    if !shape.is_empty() {
+        return Err(shape);
+    }
     let raw: RawBundle = crate::yaml::from_str(text).map_err(|e| {
         let mut err = ConfigError::new(&file, e.message.clone()).at(e.line, e.column);
         if let Some(h) = did_you_mean(&e.message) {
@@ -427,6 +584,36 @@ mod tests {
         assert!(e.contains("did you mean `namespace`?"), "{e}");
         let e = parse_with(&MIN.replace("helm:", "oci:"), &[]).unwrap_err();
         assert!(e.contains("unknown field `oci`, expected `helm`"), "{e}");
+    }
+
+    #[test]
+    fn every_mistake_of_shape_is_reported_at_once_at_its_line() {
+        let text = MIN
+            .replace("version: v1.14.7", "version: 1.16")
+            .replace("namespace:", "namespce:")
+            .replace("deploy_to: tenant", "deploy_to: tenants")
+            .replace("chart: cert-manager", "chart: 7");
+        let e = parse_with(&text, &[]).unwrap_err();
+        let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("bundles/")).collect();
+        assert_eq!(lines.len(), 4, "{e}");
+        assert!(
+            lines[0].contains(":4:")
+                && lines[0].contains("`chart` is a number here (7), but must be a string"),
+            "{e}"
+        );
+        assert!(
+            lines[1].contains(":5:")
+                && lines[1].contains("`version` is a number here (1.16), but must be a string"),
+            "{e}"
+        );
+        assert!(lines[2].contains(":7:1: unknown field `namespce`"), "{e}");
+        assert!(lines[3].contains("unknown variant `tenants`"), "{e}");
+        assert!(e.contains("hint: quote it: version: \"1.16\""), "{e}");
+        assert!(e.contains("hint: did you mean `namespace`?"), "{e}");
+        assert!(
+            !e.contains("missing field `namespace`"),
+            "one mistake, one error: {e}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod branches;
 mod bundle;
 mod error;
 mod schema;
+mod toml_doc;
 
 use std::path::{Path, PathBuf};
 
