@@ -20,6 +20,7 @@ pub mod output;
 pub mod render;
 pub mod report;
 pub mod retry;
+pub mod run_dir;
 pub mod upstream;
 pub mod validate;
 pub mod version;
@@ -33,6 +34,8 @@ pub enum ExitStatus {
     Success,
     Failure,
     Error,
+    /// Stopped by SIGINT (130) or SIGTERM (143), as shells report it.
+    Interrupted(u8),
 }
 
 impl ExitStatus {
@@ -42,6 +45,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failure => 1,
             ExitStatus::Error => 2,
+            ExitStatus::Interrupted(code) => code,
         }
     }
 }
@@ -64,8 +68,44 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Run a parsed command line: the command, then its output by the output contract.
+/// Run a parsed command line: the command, then its output by the output contract. SIGINT or
+/// SIGTERM stops the command (its tasks and child processes end with it), says what was
+/// finished, and the run's temporary files go with the run.
 pub async fn run(cli: cli::Cli) -> ExitStatus {
-    let (command, reply) = cmd::dispatch(&cli).await;
-    output::emit(command, cli.global.output, reply)
+    tokio::select! {
+        (command, reply) = cmd::dispatch(&cli) => output::emit(command, cli.global.output, reply),
+        (signal, code) = interrupted() => {
+            let done = jobs::progress::take();
+            let finished = if done.is_empty() {
+                "nothing was finished".to_string()
+            } else {
+                format!("finished before it: {}", done.join("; "))
+            };
+            eprintln!("error: interrupted by {signal}: {finished}");
+            ExitStatus::Interrupted(code)
+        }
+    }
+}
+
+/// The first SIGINT or SIGTERM, with the exit code a shell would give.
+async fn interrupted() -> (&'static str, u8) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => ("SIGINT", 130),
+            _ = term.recv() => ("SIGTERM", 143),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        ("Ctrl-C", 130)
+    }
 }

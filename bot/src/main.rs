@@ -3,6 +3,14 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
     let cli = ake_bot::cli::Cli::parse();
+    // First, before any thread: the run's temp directory, removed however the run ends.
+    let run_dir = match ake_bot::run_dir::RunDir::create() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: cannot create a temporary directory: {e}");
+            return ake_bot::ExitStatus::Error.into();
+        }
+    };
     let default = match cli.global.verbose {
         0 => "warn,ake_bot=info",
         1 => "info,ake_bot=debug",
@@ -20,5 +28,9 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime can be built on any supported OS");
-    runtime.block_on(ake_bot::run(cli)).into()
+    let status = runtime.block_on(ake_bot::run(cli));
+    // Children and blocking tasks end with the runtime, before their directory goes.
+    drop(runtime);
+    drop(run_dir);
+    status.into()
 }

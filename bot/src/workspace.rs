@@ -374,6 +374,16 @@ impl Workspace {
         }
     }
 
+    /// Remove what killed runs left next to the work tree's renders.
+    pub async fn remove_stale_temps(&self) {
+        let bundles = self.repo().join(config::BUNDLES_DIR);
+        if let Ok(removed) = blocking(move || Ok(crate::fs::remove_stale_temps(&bundles))).await {
+            for p in removed {
+                tracing::info!(path = %p.display(), "removed a temporary file a killed run left");
+            }
+        }
+    }
+
     /// Say once per run that an index entry of `chart` cannot be used, and why.
     pub fn warn_unusable(&self, chart: &str, u: &crate::upstream::Unusable) {
         let first = self

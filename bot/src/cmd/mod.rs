@@ -94,7 +94,7 @@ fn cache_dir(global: &GlobalArgs) -> PathBuf {
     if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h).join(".cache").join("ake-bot");
     }
-    std::env::temp_dir().join("ake-bot-cache")
+    crate::run_dir::system_temp().join("ake-bot-cache")
 }
 
 /// `(dry run: …)` or `(… not looked up: …)` notes, shared by the jobs that act.

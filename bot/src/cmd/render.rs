@@ -9,11 +9,8 @@ use crate::ExitStatus;
 
 pub async fn run(settings: Settings, args: &RenderArgs) -> Result<Reply, JobError> {
     let ws = super::open(settings, View::Local).await?;
-    let plan = render::plan(&ws, &args.addons).await?;
-    let mut problems = plan.problems.clone();
-    if !args.check {
-        problems.extend(render::execute(&ws, &plan).await);
-    }
+    let plan = render::run(&ws, &args.addons, args.check).await?;
+    let problems = plan.problems.clone();
     let stale = plan
         .results
         .iter()

@@ -8,7 +8,7 @@
 //! | `backport` | [`backport::plan`] | [`backport::execute`] |
 //! | `release` | [`release::plan`] | [`release::execute`] |
 //! | `branch cut` | [`branch_cut::plan`] | [`branch_cut::execute`] |
-//! | `render` | [`render::plan`] | [`render::execute`] |
+//! | `render` | [`render::run`]: each addon written as soon as it is rendered (an interrupted run keeps what it finished) | |
 //! | `validate`, `e2e`, `diff`, `check` | the report is the result | — |
 //!
 //! [`pr`] is the pull-request toolkit the acting jobs share.
@@ -19,6 +19,7 @@ pub mod check;
 pub mod diff;
 pub mod e2e;
 pub mod pr;
+pub mod progress;
 pub mod release;
 pub mod render;
 pub mod sync;

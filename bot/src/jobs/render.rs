@@ -1,6 +1,10 @@
-//! `render`: re-render each bundle's pinned version for the branch the work tree holds
-//! ([`plan`]: what would change) and write `bundles/<addon>/rendered/manifests.yaml`
-//! ([`execute`]; `--check` leaves it out).
+//! `render`: re-render each bundle's pinned version for the branch the work tree holds and
+//! write `bundles/<addon>/rendered/manifests.yaml` ([`run`]; `--check` compares only).
+//!
+//! Unlike the jobs that act on GitHub, render has no separate executor: each addon's file is
+//! written (atomically) as soon as its render is ready, so a run interrupted while
+//! kube-prometheus-stack still renders keeps — and reports — the addons it finished. With
+//! `--check`, the same path writes nothing.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,9 +29,6 @@ pub struct RenderResult {
     pub file: PathBuf,
     pub version: String,
     pub outcome: RenderOutcome,
-    /// The new render, for `Updated`.
-    #[serde(skip)]
-    pub text: Option<String>,
 }
 
 /// Every bundle of the work tree, rendered for its branch.
@@ -39,9 +40,15 @@ pub struct RenderPlan {
     pub problems: Vec<Problem>,
 }
 
-/// Render the work tree's bundles (`addons`, all when empty) for the branch it holds.
-pub async fn plan(ws: &Arc<Workspace>, addons: &[String]) -> Result<RenderPlan, JobError> {
+/// Render the work tree's bundles (`addons`, all when empty) for the branch it holds, writing
+/// each stale render unless `check`.
+pub async fn run(
+    ws: &Arc<Workspace>,
+    addons: &[String],
+    check: bool,
+) -> Result<RenderPlan, JobError> {
     let branch = ws.branch(ws.checkout().as_str())?.clone();
+    ws.remove_stale_temps().await;
     let bundles = ws.worktree_bundles().await?;
     check_addons(addons, &bundles.names())?;
     ws.helm()?;
@@ -72,45 +79,53 @@ pub async fn plan(ws: &Arc<Workspace>, addons: &[String]) -> Result<RenderPlan, 
         let (lb, rendered) =
             joined.map_err(|e| JobError::Internal(format!("a render task failed: {e}")))?;
         let b = &lb.bundle;
-        match rendered {
-            Err(cause) => plan
-                .problems
-                .push(Problem::new(cause).addon(&b.name).branch(&branch.name)),
-            Ok((_, r)) => {
-                let same = lb.rendered.as_deref() == Some(r.text.as_str());
-                plan.results.push(RenderResult {
-                    addon: b.name.to_string(),
-                    file: b.rendered_file(),
-                    version: b.version.to_string(),
-                    outcome: if same {
-                        RenderOutcome::Unchanged
-                    } else {
-                        RenderOutcome::Updated
-                    },
-                    text: (!same).then_some(r.text),
-                });
+        let r = match rendered {
+            Err(cause) => {
+                plan.problems
+                    .push(Problem::new(cause).addon(&b.name).branch(&branch.name));
+                continue;
+            }
+            Ok((_, r)) => r,
+        };
+        let same = lb.rendered.as_deref() == Some(r.text.as_str());
+        let result = RenderResult {
+            addon: b.name.to_string(),
+            file: b.rendered_file(),
+            version: b.version.to_string(),
+            outcome: if same {
+                RenderOutcome::Unchanged
+            } else {
+                RenderOutcome::Updated
+            },
+        };
+        if !same && !check {
+            if let Err(p) = write(ws, &result, r.text, &plan.branch).await {
+                plan.problems.push(p);
+                continue;
             }
         }
+        plan.results.push(result);
     }
     plan.results.sort_by(|a, b| a.addon.cmp(&b.addon));
     plan.problems.sort_by(|a, b| a.addon.cmp(&b.addon));
     Ok(plan)
 }
 
-/// Write every stale render (atomically: a crash never leaves half a file). A write that
-/// fails is a problem for its addon.
-pub async fn execute(ws: &Workspace, plan: &RenderPlan) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    for r in &plan.results {
-        let Some(text) = &r.text else { continue };
-        let path = ws.repo().join(&r.file);
-        if let Err(e) = crate::fs::write_atomically_async(&path, text.clone().into_bytes()).await {
-            problems.push(
-                Problem::new(format!("cannot write {}: {e}", path.display()))
-                    .addon(&r.addon)
-                    .branch(&plan.branch),
-            );
-        }
-    }
-    problems
+/// Write one render (atomically: a crash never leaves half a file) and record it as finished.
+async fn write(
+    ws: &Workspace,
+    r: &RenderResult,
+    text: String,
+    branch: &str,
+) -> Result<(), Problem> {
+    let path = ws.repo().join(&r.file);
+    crate::fs::write_atomically_async(&path, text.into_bytes())
+        .await
+        .map_err(|e| {
+            Problem::new(format!("cannot write {}: {e}", path.display()))
+                .addon(&r.addon)
+                .branch(branch)
+        })?;
+    super::progress::finished(format!("wrote {} ({})", r.file.display(), r.addon));
+    Ok(())
 }

@@ -97,6 +97,9 @@ async fn carry_change(ws: &Workspace, forge: &GitHub, change: &ChangePlan) -> Ch
     for b in &change.branches {
         let span = tracing::info_span!("branch", branch = %b.branch);
         let outcome = tracing::Instrument::instrument(carry_branch(ws, forge, b), span).await;
+        if let Outcome::Carried(c) = &outcome {
+            crate::jobs::progress::finished(format!("{:.12} → {}: {c:?}", change.commit, b.branch));
+        }
         result.branches.push(BranchResult {
             branch: b.branch.clone(),
             head: b.head.clone(),

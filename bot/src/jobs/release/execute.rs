@@ -73,6 +73,7 @@ async fn release(
                 other => other.to_string(),
             })?;
             o.tagged = true;
+            crate::jobs::progress::finished(format!("tagged {}", p.tag));
         }
     }
     // Checked again right before writing: a concurrent run may have published it.

@@ -74,6 +74,9 @@ pub async fn execute(ws: &Workspace, plan: &SyncPlan) -> Result<Vec<AddonResult>
         )
         .await
         .unwrap_or_else(|message| PrOutcome::Failed { message });
+        if pushed || outcome.number().is_some() {
+            crate::jobs::progress::finished(format!("{}: {outcome:?}", entry.addon));
+        }
         results.push(AddonResult {
             addon: entry.addon.to_string(),
             branch: head,

@@ -118,6 +118,7 @@ pub struct SyncPlan {
 /// when acting), and, when GitHub can be read, what should happen to each PR on `main`.
 pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, JobError> {
     let branches = ws.select_branches(&req.branches)?;
+    ws.remove_stale_temps().await;
     let main = ws.branch_files(ws.train.main()).await?;
     check_addons(&req.addons, &main.bundles.names())?;
     ws.helm()?;
