@@ -35,7 +35,14 @@ fn a_run_leaves_nothing_in_the_temp_directory() {
     let repo = ConfigRepo::from_project();
     let (tmp, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let run = bot()
-        .args(["sync", "--dry-run", "--branch", "main", "--addon", "cert-manager"])
+        .args([
+            "sync",
+            "--dry-run",
+            "--branch",
+            "main",
+            "--addon",
+            "cert-manager",
+        ])
         .repo(repo.path())
         .env("AKE_BOT_CACHE_DIR", cache.path())
         .env("TMPDIR", tmp.path())
@@ -50,7 +57,10 @@ fn a_stale_temp_file_next_to_a_render_is_removed_by_the_next_render() {
     let cache = tempfile::tempdir().unwrap();
     // What a render killed mid-write leaves: a complete temp file beside the render.
     for name in [".tmpAbC123", ".ake-bot-4294967294-x1y2z3.tmp"] {
-        repo.write(&format!("bundles/cert-manager/rendered/{name}"), "half a render");
+        repo.write(
+            &format!("bundles/cert-manager/rendered/{name}"),
+            "half a render",
+        );
     }
     let run = bot()
         .args(["render", "--check", "--addon", "cert-manager"])
@@ -132,7 +142,9 @@ fn an_interrupted_render_says_what_it_finished_and_leaves_nothing_behind() {
         .unwrap_or_else(|| panic!("{stderr}"));
     for addon in ["argo-cd", "cert-manager"] {
         assert!(
-            line.contains(&format!("wrote bundles/{addon}/rendered/manifests.yaml ({addon})")),
+            line.contains(&format!(
+                "wrote bundles/{addon}/rendered/manifests.yaml ({addon})"
+            )),
             "{line}"
         );
     }

@@ -260,6 +260,7 @@ fn unusable_entries_never_block_an_addon_and_are_listed_as_not_taken() {
         "index.yaml",
         index(&[
             entry("v1.99", &sha(&v110), "demo-1.1.0.tgz"),
+            entry("1.6.0", &sha(&v110), "file:///etc/passwd"),
             entry("1.5.0", "", "demo-1.1.0.tgz"),
             format!(
                 "  - {{name: demo, version: \"1.4.0\", digest: \"{}\"}}\n",
@@ -301,6 +302,7 @@ fn unusable_entries_never_block_an_addon_and_are_listed_as_not_taken() {
         .collect();
     let expect = [
         ("v1.99", "not major.minor.patch"),
+        ("1.6.0", "scheme \"file\" is not allowed in an index"),
         ("1.5.0", "no sha256 digest"),
         ("1.4.0", "no download URL"),
         ("v01.3.0", "leading zero"),
