@@ -112,6 +112,7 @@ entries:
   - {{name: demo, version: v1.16.7, digest: "{D1}", urls: [a.tgz]}}
   - {{name: demo, version: [not, a, string]}}
   - {{name: demo, version: v1.16.5, digest: "{D2}", urls: [c.tgz]}}
+  - {{name: evil, version: v1.16.4, digest: "{D2}", urls: [c.tgz]}}
 "#
     );
     let idx = Index::parse("test", &text).unwrap();
@@ -149,6 +150,10 @@ entries:
         "digest \"sha256:abc\" is not a sha256 digest"
     );
     assert!(why("v1.16.8").contains(&format!("(sha256 {D1} and {D2})")));
+    assert_eq!(
+        why("v1.16.4"),
+        "the entry is for chart \"evil\", listed under \"demo\""
+    );
     assert!(
         why("?").starts_with("the entry does not decode"),
         "{}",

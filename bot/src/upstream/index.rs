@@ -166,6 +166,14 @@ impl Index {
                     continue;
                 }
             };
+            // The archive is checked against the entry's name, so the entry must be this chart.
+            if entry.name != chart {
+                unusable(format!(
+                    "the entry is for chart {:?}, listed under {chart:?}",
+                    entry.name
+                ));
+                continue;
+            }
             let version = match Version::parse_strict(&entry.version) {
                 Ok(v) => v,
                 Err(e) => {
