@@ -233,6 +233,20 @@ fn fields<'m>(
     map
 }
 
+/// The manifest without the keys `scan` does not know, if what is left reads.
+fn without_unknown_keys(text: &str) -> Option<RawBundle> {
+    let mut v: serde_json::Value = crate::yaml::from_str(text).ok()?;
+    let top = v.as_object_mut()?;
+    top.retain(|k, _| FIELDS.iter().any(|(f, _, _)| f == k));
+    if let Some(source) = top.get_mut("source").and_then(|s| s.as_object_mut()) {
+        source.retain(|k, _| k == "helm");
+        if let Some(helm) = source.get_mut("helm").and_then(|h| h.as_object_mut()) {
+            helm.retain(|k, _| HELM_FIELDS.iter().any(|(f, _, _)| f == k));
+        }
+    }
+    serde_json::from_value(v).ok()
+}
+
 /// The text after `key:` on the line that sets it (what the author wrote, before YAML read
 /// it as a number).
 fn raw_value(text: &str, key: &str) -> Option<String> {
@@ -290,20 +304,26 @@ pub fn parse(
 ) -> Result<Bundle, Vec<ConfigError>> {
     let file = dir.join(BUNDLE_FILE);
     let shape = scan(&file, text);
-    if !shape.is_empty() {
-        return Err(shape);
-    }
-    let raw: RawBundle = crate::yaml::from_str(text).map_err(|e| {
-        let mut err = ConfigError::new(&file, e.message.clone()).at(e.line, e.column);
-        if let Some(h) = did_you_mean(&e.message) {
-            err = err.hint(h);
-        } else if e.message.contains("missing field") {
-            err = err.hint("see the bundle.yaml example in README.md");
+    let raw: RawBundle = if shape.is_empty() {
+        crate::yaml::from_str(text).map_err(|e| {
+            let mut err = ConfigError::new(&file, e.message.clone()).at(e.line, e.column);
+            if let Some(h) = did_you_mean(&e.message) {
+                err = err.hint(h);
+            } else if e.message.contains("missing field") {
+                err = err.hint("see the bundle.yaml example in README.md");
+            }
+            vec![err]
+        })?
+    } else {
+        // With the keys it does not know set aside, the rest may still read: then its values
+        // are checked too, so one run says everything.
+        match without_unknown_keys(text) {
+            Some(raw) => raw,
+            None => return Err(shape),
         }
-        vec![err]
-    })?;
+    };
 
-    let mut errors = Vec::new();
+    let mut errors = shape;
     let err = |msg: String, key: &str| ConfigError::new(&file, msg).at_key(text, key);
 
     let dir_name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -346,11 +366,18 @@ pub fn parse(
         }
     }
     let Some(helm) = raw.source.helm.clone() else {
-        return Err(vec![err(
-            "source: name the kind of source, e.g. `helm:`".into(),
-            "source",
-        )
-        .hint("see the bundle.yaml example in README.md")]);
+        // An unknown kind of source was already said; otherwise say what is missing.
+        if !errors.iter().any(|e| e.message.contains("expected `helm`")) {
+            errors.push(
+                err(
+                    "source: name the kind of source, e.g. `helm:`".into(),
+                    "source",
+                )
+                .hint("see the bundle.yaml example in README.md"),
+            );
+        }
+        errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+        return Err(errors);
     };
     match url::Url::parse(&helm.repo) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => {}
@@ -439,7 +466,11 @@ pub fn parse(
             values,
             include_crds: raw.include_crds,
         }),
-        _ => Err(errors),
+        _ => {
+            // In file order; problems of the file as a whole last.
+            errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
+            Err(errors)
+        }
     }
 }
 
@@ -613,6 +644,23 @@ mod tests {
         assert!(
             !e.contains("missing field `namespace`"),
             "one mistake, one error: {e}"
+        );
+    }
+
+    #[test]
+    fn a_typo_and_a_bad_value_are_both_reported_in_one_run() {
+        let text = MIN
+            .replace(
+                "namespace:",
+                "namespace: cert-manager\nrelase: x\nold_namespace:",
+            )
+            .replace("version: v1.14.7", "version: v3.0.0");
+        let e = parse_with(&text, &[]).unwrap_err();
+        assert!(e.contains("unknown field `rela"), "{e}");
+        assert!(e.contains("unknown field `old_namespace`"), "{e}");
+        assert!(
+            e.contains("the pinned version v3.0.0 is outside the allowed range"),
+            "{e}"
         );
     }
 
