@@ -348,6 +348,22 @@ impl Workspace {
         bundles_of(Tree::Dir(self.repo().to_path_buf())).await
     }
 
+    /// Fetch those of `branches` the remote has (acting jobs read every branch from the
+    /// remote as it is now).
+    pub async fn fetch_branches(&self, branches: &[String]) -> Result<(), JobError> {
+        let git = |e: git::RemoteError| JobError::Git(e.to_string());
+        let heads = self.remote.branches("").await.map_err(git)?;
+        let names: Vec<&str> = branches
+            .iter()
+            .map(String::as_str)
+            .filter(|b| heads.iter().any(|(h, _)| h == b))
+            .collect();
+        if !names.is_empty() {
+            self.remote.fetch(&names).await.map_err(git)?;
+        }
+        Ok(())
+    }
+
     /// The commit a revision names (`refs/remotes/origin/main`, a SHA, a tag), if it exists.
     /// `None` too when the repository is not a git repository at all.
     pub fn commit(&self, rev: &str) -> Result<Option<git::CommitInfo>, JobError> {

@@ -154,7 +154,9 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
     assert_eq!(refs(o), refs_before, "no push");
     assert_eq!(server.world().writes().len(), writes_before, "no API write");
     assert!(
-        second.stdout.contains("cert-manager             #"),
+        second
+            .stdout
+            .contains("cert-manager             main           #"),
         "{}",
         second.stdout
     );
@@ -583,7 +585,7 @@ async fn after_a_merge_there_is_nothing_to_do() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("cert-manager             nothing to do"),
+            .contains("cert-manager             main           nothing to do"),
         "{}",
         run.stdout
     );
@@ -644,4 +646,128 @@ fn bump_main_by_hand(env: &Env) {
     env.repo
         .git(&["commit", "-q", "-am", "bump cert-manager by hand"]);
     env.repo.git(&["push", "-q", "origin", "main"]);
+}
+
+/// The train with its release branches on origin, as the bot would have cut them.
+fn setup_with_release_branches(frozen_132_patch: bool) -> Env {
+    let repo = ConfigRepo::from_project();
+    if frozen_132_patch {
+        // release-1.32 frozen, taking patches only: argo-cd 7.8.27 → 7.8.28 (main goes to
+        // 7.9.1, so main's update cannot carry it), nothing for the others.
+        repo.edit(
+            "branches.toml",
+            "kind_image = \"kindest/node:v1.32.5\"\n",
+            "kind_image = \"kindest/node:v1.32.5\"\nstatus = \"frozen\"\nupdates = \"patch\"\n",
+        );
+    }
+    repo.git_init();
+    for minor in ["1.32", "1.31", "1.24"] {
+        repo.cut_release_branch(minor);
+    }
+    let (origin_dir, origin) = repo.with_bare_origin();
+    for minor in ["1.32", "1.31", "1.24"] {
+        repo.git(&["push", "-q", "origin", &format!("release-{minor}")]);
+    }
+    Env {
+        repo,
+        _origin_dir: origin_dir,
+        origin,
+        cache: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn open_heads(server: &FakeGitHubServer) -> Vec<(String, String, String)> {
+    let w = server.world();
+    let mut v: Vec<(String, String, String)> = w
+        .open_pulls()
+        .iter()
+        .map(|p| (p.base.clone(), p.head.clone(), p.title.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capped_branch_gets_its_own_pr_and_a_branch_main_serves_gets_none() {
+    let env = setup_with_release_branches(false);
+    let server = start(&env).await;
+    let first = sync(&env, &server.uri()).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let heads = open_heads(&server);
+    let expected: Vec<(String, String, String)> = [
+        (
+            "main",
+            "ake-bot/argo-cd",
+            "chore(argo-cd): bump 7.8.27 → 7.9.1",
+        ),
+        (
+            "main",
+            "ake-bot/cert-manager",
+            "chore(cert-manager): bump v1.14.7 → v1.16.5",
+        ),
+        (
+            "main",
+            "ake-bot/kube-prometheus-stack",
+            "chore(kube-prometheus-stack): bump 72.9.1 → 88.5.3",
+        ),
+        // Capped below main's version: its own PR, onto its own branch.
+        (
+            "release-1.31",
+            "ake-bot/release-1.31/cert-manager",
+            "chore(cert-manager): bump v1.14.7 → v1.15.5 (release-1.31)",
+        ),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(
+        heads, expected,
+        "release-1.32 and the rest of 1.31 are main's to carry"
+    );
+    // The direct PR holds one commit on the release branch's tip: its pin and its render.
+    let o = &env.origin;
+    assert_eq!(
+        git(o, &["rev-parse", "ake-bot/release-1.31/cert-manager~1"]),
+        git(o, &["rev-parse", "release-1.31"])
+    );
+    let rendered = git(
+        o,
+        &[
+            "show",
+            "ake-bot/release-1.31/cert-manager:bundles/cert-manager/rendered/manifests.yaml",
+        ],
+    );
+    assert!(
+        rendered.contains("# chart cert-manager v1.15.5, Kubernetes 1.31, branch release-1.31"),
+        "{}",
+        rendered.lines().take(3).collect::<Vec<_>>().join("\n")
+    );
+
+    // A second run writes nothing, on any branch.
+    let refs_before = refs(o);
+    let writes = server.world().writes().len();
+    let second = sync(&env, &server.uri()).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(refs(o), refs_before);
+    assert_eq!(server.world().writes().len(), writes);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_branch_taking_patches_gets_a_patch_and_nothing_more() {
+    let env = setup_with_release_branches(true);
+    let server = start(&env).await;
+    let run = sync_with(&env, &server.uri(), &["--branch", "release-1.32"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let heads = open_heads(&server);
+    assert_eq!(
+        heads,
+        [(
+            "release-1.32".to_string(),
+            "ake-bot/release-1.32/argo-cd".to_string(),
+            "chore(argo-cd): bump 7.8.27 → 7.8.28 (release-1.32)".to_string()
+        )],
+        "--branch limits the run; cert-manager and kube-prometheus-stack have no patch"
+    );
+    server.finish();
 }

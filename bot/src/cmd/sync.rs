@@ -2,7 +2,7 @@
 
 use crate::cli::SyncArgs;
 use crate::jobs::pr::{PrOutcome, PrPlan};
-use crate::jobs::sync::{self, Action, AddonResult, SyncPlan, SyncRequest};
+use crate::jobs::sync::{self, Action, AddonResult, Route, SyncPlan, SyncRequest};
 use crate::jobs::JobError;
 use crate::output::{Reply, Text};
 use crate::workspace::{Settings, View};
@@ -19,13 +19,15 @@ pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError>
         return Ok(Reply::new("plan", &plan, text).with_problems(plan.problems));
     }
     settings.github.require("sync")?;
-    if args.branches.iter().any(|b| b != "main") {
-        return Err(JobError::Usage(
-            "sync opens pull requests against main only; --branch applies to --dry-run".into(),
-        ));
-    }
-    req.branches = vec!["main".into()];
     let ws = super::open(settings, super::remote_view(false)).await?;
+    // Every branch the run covers is planned from what the remote has now.
+    let names: Vec<String> = ws
+        .select_branches(&req.branches)?
+        .iter()
+        .map(|b| b.name.to_string())
+        .collect();
+    ws.fetch_branches(&names).await?;
+    req.branches = names;
     let plan = sync::plan(&ws, &req).await?;
     let results = sync::execute(&ws, &plan).await?;
     let failed = results.iter().filter_map(|r| match &r.outcome {
@@ -72,6 +74,17 @@ fn plan_text(plan: &SyncPlan) -> String {
                 "", "", "", s.version, s.reason
             ));
         }
+        match e.route {
+            Some(Route::ViaMain) => out.line(format!(
+                "  {:<24} {:<14} {:<9} → main's update carries it (backport once it merges)",
+                "", "", ""
+            )),
+            Some(Route::Direct) => out.line(format!(
+                "  {:<24} {:<14} {:<9} → a pull request onto {} (main's update does not fit it)",
+                "", "", "", e.branch
+            )),
+            None => {}
+        }
         if let Some(pr) = &e.pr {
             let what = match pr {
                 PrPlan::Open => "would open a pull request".to_string(),
@@ -94,15 +107,20 @@ fn plan_text(plan: &SyncPlan) -> String {
         .iter()
         .filter(|e| matches!(e.action, Action::Blocked { .. }))
         .count();
+    let via_main = updates
+        .iter()
+        .filter(|e| e.route == Some(Route::ViaMain))
+        .count();
     out.line("");
     out.line(format!(
-        "{} update(s), {} up to date, {} blocked, {} problem(s)",
+        "{} update(s) ({} pull request(s), {via_main} carried by main's), {} up to date, {} blocked, {} problem(s)",
         updates.len(),
+        updates.len() - via_main,
         plan.entries.len() - updates.len() - blocked,
         blocked,
         plan.problems.len()
     ));
-    for e in updates {
+    for e in updates.iter().filter(|e| e.route != Some(Route::ViaMain)) {
         out.line("");
         out.line(format!(
             "━━━━ Pull request for {} on {} ━━━━",
@@ -136,7 +154,10 @@ fn result_text(results: &[AddonResult]) -> String {
         } else {
             String::new()
         };
-        out.line(format!("{:<24} {what}{pushed}", r.addon));
+        out.line(format!(
+            "{:<24} {:<14} {what}{pushed}",
+            r.addon, r.target_branch
+        ));
     }
     out.into_string()
 }

@@ -25,6 +25,33 @@ pub enum BranchStatus {
     Eol,
 }
 
+/// Which updates `sync` proposes on a branch, measured from the pinned version.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Updates {
+    /// None at all.
+    None,
+    /// Only the same chart major.minor (`v1.14.7` → `v1.14.9`).
+    Patch,
+    /// Only the same chart major (`v1.14.7` → `v1.15.5`).
+    Minor,
+    /// Any version the bundle's range and the branch's caps allow.
+    All,
+}
+
+impl std::fmt::Display for Updates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Updates::None => "none",
+            Updates::Patch => "patch",
+            Updates::Minor => "minor",
+            Updates::All => "all",
+        })
+    }
+}
+
 /// The file as written. Every table rejects unknown keys so a typo is an error, not a silently
 /// ignored setting. The doc comments of these types are the descriptions in
 /// `schema/branches.schema.json` (see `schema.rs`). `parse` reads the file field by field
@@ -101,6 +128,10 @@ struct RawRelease {
     #[serde(default)]
     #[schemars(schema_with = "caps_schema")]
     caps: BTreeMap<String, String>,
+    /// Which updates `sync` proposes here: `none`, `patch` (same chart major.minor), `minor`
+    /// (same major) or `all`. Default: `all` on a maintained branch, `none` on a frozen one
+    /// (an eol branch gets nothing).
+    updates: Option<Updates>,
 }
 
 fn default_status() -> BranchStatus {
@@ -126,6 +157,8 @@ pub struct TrainBranch {
     pub kind_image: String,
     pub status: BranchStatus,
     pub caps: BTreeMap<AddonName, Constraint>,
+    /// Which updates `sync` proposes here.
+    pub updates: Updates,
 }
 
 impl TrainBranch {
@@ -250,7 +283,14 @@ const TOP_KEYS: &[&str] = &[
     "schema_url",
 ];
 const MAIN_KEYS: &[&str] = &["kubernetes", "kind_image", "caps"];
-const RELEASE_KEYS: &[&str] = &["name", "kubernetes", "kind_image", "status", "caps"];
+const RELEASE_KEYS: &[&str] = &[
+    "name",
+    "kubernetes",
+    "kind_image",
+    "status",
+    "caps",
+    "updates",
+];
 
 /// One branch as read from the file, each field with where it is written.
 struct ReadBranch {
@@ -259,6 +299,7 @@ struct ReadBranch {
     kind_image: Option<(String, Pos)>,
     status: BranchStatus,
     caps: BTreeMap<AddonName, Constraint>,
+    updates: Option<Updates>,
 }
 
 /// Parse and validate `branches.toml`. `known_addons` lets caps be checked against `bundles/`;
@@ -391,6 +432,12 @@ pub fn parse(
                 kind_image: b.kind_image.map(|(i, _)| i).unwrap_or_default(),
                 status: b.status,
                 caps: b.caps,
+                updates: match (b.updates, b.status) {
+                    (_, BranchStatus::Eol) => Updates::None,
+                    (Some(u), _) => u,
+                    (None, BranchStatus::Frozen) => Updates::None,
+                    (None, BranchStatus::Maintained) => Updates::All,
+                },
             },
             name_pos,
             kpos,
@@ -533,6 +580,25 @@ fn read_branch(
             }
         }
     };
+    let updates = r.string(t, "updates").and_then(|(u, pos)| {
+        let parsed = match u.as_str() {
+            "none" => Some(Updates::None),
+            "patch" => Some(Updates::Patch),
+            "minor" => Some(Updates::Minor),
+            "all" => Some(Updates::All),
+            _ => None,
+        };
+        if parsed.is_none() {
+            let message =
+                format!("unknown variant `{u}`, expected one of `none`, `patch`, `minor`, `all`");
+            let mut e = r.at(pos, message.clone());
+            if let Some(h) = did_you_mean(&message) {
+                e = e.hint(h);
+            }
+            r.errors.push(e);
+        }
+        parsed
+    });
     let branch = match (&name, is_main, &kubernetes) {
         (_, true, _) => "main".to_string(),
         (Some((n, _)), _, _) => n.to_string(),
@@ -582,6 +648,7 @@ fn read_branch(
         kind_image,
         status,
         caps,
+        updates,
     }
 }
 
@@ -679,6 +746,34 @@ mod tests {
         assert_eq!(t.branches[2].status, BranchStatus::Eol);
         let cap = t.branches[1].cap(&"cert-manager".parse().unwrap()).unwrap();
         assert_eq!(cap.as_str(), "<1.16");
+    }
+
+    #[test]
+    fn updates_default_by_status_and_can_be_set() {
+        let t = parse_ok(&format!(
+            "{MIN}[[release]]\nkubernetes = \"1.32\"\nkind_image = \"k\"\n\
+             [[release]]\nkubernetes = \"1.31\"\nkind_image = \"k\"\nstatus = \"frozen\"\n\
+             [[release]]\nkubernetes = \"1.30\"\nkind_image = \"k\"\nstatus = \"frozen\"\nupdates = \"patch\"\n\
+             [[release]]\nkubernetes = \"1.29\"\nkind_image = \"k\"\nstatus = \"eol\"\nupdates = \"all\"\n"
+        ));
+        let u: Vec<_> = t.branches.iter().map(|b| b.updates).collect();
+        assert_eq!(
+            u,
+            [
+                Updates::All,
+                Updates::All,
+                Updates::None,
+                Updates::Patch,
+                Updates::None
+            ]
+        );
+        let e = parse_err(&format!(
+            "{MIN}[[release]]\nkubernetes = \"1.30\"\nkind_image = \"k\"\nupdates = \"patches\"\n"
+        ));
+        assert!(
+            e.contains("unknown variant `patches`") && e.contains("did you mean `patch`?"),
+            "{e}"
+        );
     }
 
     #[test]

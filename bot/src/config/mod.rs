@@ -12,7 +12,7 @@ mod toml_doc;
 
 use std::path::{Path, PathBuf};
 
-pub use branches::{BranchStatus, Mirrors, Source, Train, TrainBranch};
+pub use branches::{BranchStatus, Mirrors, Source, Train, TrainBranch, Updates};
 pub use bundle::{
     set_version, Bundle, DeployTarget, HelmSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES,
     RENDERED_FILE,

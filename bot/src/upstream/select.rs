@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::index::{Release, Unusable};
-use crate::config::{Bundle, TrainBranch};
+use crate::config::{Bundle, TrainBranch, Updates};
 use crate::version::{Constraint, Version};
 
 /// Why a version newer than the choice was passed over.
@@ -32,6 +32,8 @@ pub enum SkipReason {
     Unusable { why: String },
     /// The pinned version is not (or no longer) in the index.
     NotInIndex,
+    /// Further than the branch's `updates` policy goes from the pin.
+    Updates { updates: String },
 }
 
 impl std::fmt::Display for SkipReason {
@@ -56,6 +58,13 @@ impl std::fmt::Display for SkipReason {
             SkipReason::Deprecated => f.write_str("deprecated upstream"),
             SkipReason::Unusable { why } => write!(f, "unusable index entry: {why}"),
             SkipReason::NotInIndex => f.write_str("not in the index"),
+            SkipReason::Updates { updates } if updates == "none" => {
+                f.write_str("the branch takes no updates (updates = \"none\")")
+            }
+            SkipReason::Updates { updates } => write!(
+                f,
+                "the branch takes {updates} updates only (updates = \"{updates}\")"
+            ),
         }
     }
 }
@@ -95,7 +104,15 @@ pub fn choose(
     // Until the pin is found among the releases, that it is missing is the truth.
     let mut current_admissible = Err(SkipReason::NotInIndex);
     for r in releases {
-        let verdict = admit(r, bundle, cap, &kube);
+        let verdict = admit(r, bundle, cap, &kube).and_then(|()| {
+            if &r.version > current && !within(&r.version, current, branch.updates) {
+                Err(SkipReason::Updates {
+                    updates: branch.updates.to_string(),
+                })
+            } else {
+                Ok(())
+            }
+        });
         if &r.version == current {
             current_admissible = verdict.clone();
         }
@@ -126,6 +143,16 @@ pub fn choose(
         target,
         current_admissible,
         skipped_newer,
+    }
+}
+
+/// Whether moving from `pin` to `v` stays within `updates`.
+fn within(v: &Version, pin: &Version, updates: Updates) -> bool {
+    match updates {
+        Updates::All => true,
+        Updates::Minor => v.major() == pin.major(),
+        Updates::Patch => v.major() == pin.major() && v.minor() == pin.minor(),
+        Updates::None => v <= pin,
     }
 }
 

@@ -20,6 +20,8 @@ use crate::workspace::{blocking, Workspace};
 #[derive(Debug, Clone, Serialize)]
 pub struct AddonResult {
     pub addon: String,
+    /// The train branch the PR goes to.
+    pub target_branch: String,
     /// The bot branch.
     pub branch: String,
     pub target: Option<String>,
@@ -27,16 +29,12 @@ pub struct AddonResult {
     pub outcome: PrOutcome,
 }
 
-/// Make GitHub match `plan` for `main`. The workspace must read the remote, fetched
-/// ([`View::Remote`](crate::workspace::View)), and the plan must have its PR decisions.
-/// Errors that stop the whole job (cannot list branches) are returned; per-addon failures are
-/// in the results.
+/// Make GitHub match `plan` on every branch it covers. The workspace must read the remote,
+/// fetched ([`View::Remote`](crate::workspace::View)), and the plan must have its PR
+/// decisions. Errors that stop the whole job (cannot list branches) are returned; per-addon
+/// failures are in the results.
 pub async fn execute(ws: &Workspace, plan: &SyncPlan) -> Result<Vec<AddonResult>, JobError> {
     let forge = ws.require_forge("sync")?;
-    let main_ref = ws.remote_ref("main");
-    let base = ws
-        .commit(&main_ref)?
-        .ok_or_else(|| JobError::Git(format!("{main_ref} is missing after fetch")))?;
     let bot_branches = ws
         .remote()
         .branches(ws.branch_prefix())
@@ -49,24 +47,15 @@ pub async fn execute(ws: &Workspace, plan: &SyncPlan) -> Result<Vec<AddonResult>
             .await
             .map_err(|e| JobError::Git(e.to_string()))?;
     }
-    let ctx = Ctx {
-        ws,
-        forge,
-        main_tree: Tree::Commit {
-            repo: ws.repo().to_path_buf(),
-            commit: base.id.clone(),
-            label: main_ref,
-        },
-        base: base.id,
-    };
+    let ctx = Ctx { ws, forge };
     let mut results = Vec::new();
-    for entry in plan.entries.iter().filter(|e| e.branch.as_str() == "main") {
-        let head = format!("{}{}", ws.branch_prefix(), entry.addon);
+    for entry in plan.entries.iter().filter(|e| e.pr.is_some()) {
+        let head = entry.head(ws.branch_prefix());
         let remote_sha = bot_branches
             .iter()
             .find(|(b, _)| *b == head)
             .map(|(_, sha)| sha.clone());
-        let span = tracing::info_span!("publish", addon = %entry.addon);
+        let span = tracing::info_span!("publish", addon = %entry.addon, branch = %entry.branch);
         let mut pushed = false;
         let outcome = tracing::Instrument::instrument(
             ctx.reconcile(entry, &head, remote_sha.as_deref(), &mut pushed),
@@ -75,10 +64,14 @@ pub async fn execute(ws: &Workspace, plan: &SyncPlan) -> Result<Vec<AddonResult>
         .await
         .unwrap_or_else(|message| PrOutcome::Failed { message });
         if pushed || outcome.number().is_some() {
-            crate::jobs::progress::finished(format!("{}: {outcome:?}", entry.addon));
+            crate::jobs::progress::finished(format!(
+                "{} on {}: {outcome:?}",
+                entry.addon, entry.branch
+            ));
         }
         results.push(AddonResult {
             addon: entry.addon.to_string(),
+            target_branch: entry.branch.to_string(),
             branch: head,
             target: entry.target.clone(),
             pushed,
@@ -91,9 +84,6 @@ pub async fn execute(ws: &Workspace, plan: &SyncPlan) -> Result<Vec<AddonResult>
 struct Ctx<'a> {
     ws: &'a Workspace,
     forge: &'a GitHub,
-    /// The remote's main, which bot branches build on.
-    base: String,
-    main_tree: Tree,
 }
 
 impl Ctx<'_> {
@@ -140,8 +130,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// Make the bot branch hold exactly one commit on top of the remote's main with the bump.
-    /// Returns whether anything was pushed.
+    /// Make the bot branch hold exactly one commit on top of the remote's train branch with the
+    /// bump. Returns whether anything was pushed.
     async fn push_branch(
         &self,
         entry: &PlanEntry,
@@ -153,14 +143,24 @@ impl Ctx<'_> {
         let addon_dir = PathBuf::from(config::BUNDLES_DIR).join(entry.addon.as_str());
         let bundle_file = addon_dir.join(config::BUNDLE_FILE);
         let rendered_file = addon_dir.join(config::RENDERED_FILE);
+        let base_ref = self.ws.remote_ref(entry.branch.as_str());
+        let base = self
+            .ws
+            .commit(&base_ref)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{base_ref} is missing after fetch"))?
+            .id;
         let bundle_text = {
-            let (tree, f) = (self.main_tree.clone(), bundle_file.clone());
+            let tree = Tree::Commit {
+                repo: self.ws.repo().to_path_buf(),
+                commit: base.clone(),
+                label: base_ref.clone(),
+            };
+            let f = bundle_file.clone();
             blocking(move || Ok(tree.read(&f)?))
                 .await
                 .map_err(|e| e.to_string())?
-                .ok_or_else(|| {
-                    format!("{} is missing on the remote's main", bundle_file.display())
-                })?
+                .ok_or_else(|| format!("{} is missing on {base_ref}", bundle_file.display()))?
         };
         let new_bundle = config::set_version(&bundle_text, target)
             .map_err(|e| format!("{}: {e}", bundle_file.display()))?;
@@ -171,7 +171,7 @@ impl Ctx<'_> {
         pr::push_on_base(Push {
             repo: self.ws.repo(),
             remote: self.ws.remote(),
-            base: &self.base,
+            base: &base,
             remote_sha,
             branch: head,
             changes: vec![

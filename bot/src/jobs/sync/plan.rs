@@ -63,7 +63,10 @@ pub struct PlanEntry {
     /// PR title and body, for `Update` entries.
     pub title: Option<String>,
     pub body: Option<String>,
-    /// What should happen to the addon's PR (main, when GitHub can be read).
+    /// How an update on a release branch reaches it (`None` on main, or with no update).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
+    /// What should happen to the addon's PR on this branch (when GitHub can be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pr: Option<PrPlan>,
     /// The PRs that exist for the addon's bot branch (what `pr` was decided from).
@@ -74,15 +77,40 @@ pub struct PlanEntry {
     pub rendered: Option<String>,
 }
 
+/// How an update on a release branch reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Route {
+    /// A PR of its own onto the branch: caps, the chart's `kubeVersion` or the branch's
+    /// `updates` make the branch's choice differ from main's.
+    Direct,
+    /// Main moves to (or already runs) the same version, and the backport carries it to this
+    /// maintained branch once main's change merges: no PR of its own, never two.
+    ViaMain,
+}
+
 impl PlanEntry {
-    /// The PR this entry wants, when it proposes an update.
+    /// The bot branch that carries this entry's update: `ake-bot/<addon>` for main,
+    /// `ake-bot/<branch>/<addon>` for a release branch.
+    pub fn head(&self, prefix: &str) -> String {
+        if self.branch == BranchName::main() {
+            format!("{prefix}{}", self.addon)
+        } else {
+            format!("{prefix}{}/{}", self.branch, self.addon)
+        }
+    }
+
+    /// The PR this entry wants, when it proposes an update of its own.
     pub fn wanted_pr(&self, prefix: &str) -> Option<PrSpec> {
         let target = self
             .target
             .as_ref()
             .filter(|_| self.action == Action::Update)?;
+        if self.route == Some(Route::ViaMain) {
+            return None;
+        }
         Some(PrSpec {
-            head: format!("{prefix}{}", self.addon),
+            head: self.head(prefix),
             base: self.branch.to_string(),
             title: self.title.clone().unwrap_or_default(),
             body: self.body.clone().unwrap_or_default(),
@@ -94,6 +122,14 @@ impl PlanEntry {
 
     /// Why an open PR is no longer needed.
     fn close_reason(&self) -> String {
+        if self.route == Some(Route::ViaMain) {
+            return format!(
+                "main's update carries {} {} to `{}` through the backport",
+                self.addon,
+                self.target.as_deref().unwrap_or_default(),
+                self.branch
+            );
+        }
         match &self.action {
             Action::Blocked { reason } => format!("the update is blocked: {reason}"),
             _ => format!(
@@ -194,6 +230,7 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         .collect();
     out.entries
         .sort_by_key(|e| (order.get(&e.branch).copied(), e.addon.clone()));
+    route(ws, &mut out);
     decide_prs(ws, &mut out).await;
     out.problems
         .sort_by(|a, b| (&a.addon, &a.branch).cmp(&(&b.addon, &b.branch)));
@@ -207,14 +244,19 @@ async fn decide_prs(ws: &Workspace, plan: &mut SyncPlan) {
         return;
     };
     plan.prs_looked_up = true;
+    // A branch the remote does not have yet gets no PR (it is planned from the work tree).
     for entry in plan
         .entries
         .iter_mut()
-        .filter(|e| e.branch == BranchName::main())
+        .filter(|e| e.origin != Origin::NotCut)
     {
-        let head = format!("{}{}", ws.branch_prefix(), entry.addon);
+        let head = entry.head(ws.branch_prefix());
         match forge.pulls_for_head(&head).await {
             Ok(pulls) => {
+                let pulls: Vec<PullSummary> = pulls
+                    .into_iter()
+                    .filter(|p| p.base == entry.branch.as_str())
+                    .collect();
                 let wanted = entry.wanted_pr(ws.branch_prefix());
                 entry.pr = Some(pr::decide(wanted.as_ref(), &pulls, &entry.close_reason()));
                 entry.pulls = pulls;
@@ -225,6 +267,42 @@ async fn decide_prs(ws: &Workspace, plan: &mut SyncPlan) {
                     .branch(&entry.branch),
             ),
         }
+    }
+}
+
+/// Decide how each release branch's update reaches it: through main's (a maintained branch
+/// that takes exactly the version main moves to, or already runs, gets it by backport), or by
+/// a PR of its own.
+fn route(ws: &Workspace, plan: &mut SyncPlan) {
+    let main_version = |addon: &AddonName| -> Vec<String> {
+        plan.entries
+            .iter()
+            .filter(|e| e.branch == BranchName::main() && &e.addon == addon)
+            .flat_map(|e| [Some(e.current.clone()), e.target.clone()])
+            .flatten()
+            .collect()
+    };
+    let routes: Vec<Option<Route>> = plan
+        .entries
+        .iter()
+        .map(|e| {
+            let target = e.target.as_ref().filter(|_| e.action == Action::Update)?;
+            if e.branch == BranchName::main() {
+                return None;
+            }
+            let maintained = ws
+                .train
+                .branch(e.branch.as_str())
+                .is_some_and(|b| b.status == crate::config::BranchStatus::Maintained);
+            Some(if maintained && main_version(&e.addon).contains(target) {
+                Route::ViaMain
+            } else {
+                Route::Direct
+            })
+        })
+        .collect();
+    for (e, r) in plan.entries.iter_mut().zip(routes) {
+        e.route = r;
     }
 }
 
@@ -388,6 +466,7 @@ impl Job {
             labels: Vec::new(),
             title: None,
             body: None,
+            route: None,
             pr: None,
             pulls: Vec::new(),
             rendered: None,
