@@ -65,7 +65,7 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
-    /// Markdown (`diff`); other commands print text.
+    /// Markdown (`diff`, `matrix`); other commands print text.
     Markdown,
 }
 
@@ -73,8 +73,10 @@ pub enum OutputFormat {
 pub enum Command {
     /// Validate branches.toml and every bundle; exit 1 on any problem.
     Check,
-    /// One upgrade PR per addon on main: newest allowed upstream version, re-rendered, with the
-    /// manifest diff. With --dry-run, the plan for every branch and the PR bodies.
+    /// One upgrade PR per (addon, branch): newest admissible upstream version, re-rendered, with
+    /// the manifest diff; a release branch that takes main's version gets it by backport
+    /// instead. Keeps the release-train dashboard issue. With --dry-run, the plan, the PR
+    /// bodies and the dashboard's body.
     Sync(SyncArgs),
     /// Re-render the pinned version of each bundle for the checked-out branch and write
     /// bundles/<addon>/rendered/manifests.yaml.
@@ -96,9 +98,40 @@ pub enum Command {
     /// they run, run each addon's smoke checks (e2e/<addon>/smoke.yaml), report, and delete
     /// the cluster. Needs kind and a container engine; `validate` is the offline check.
     E2e(E2eArgs),
+    /// The supported-versions matrix tenants read: for each addon (and where it is deployed) and
+    /// each branch (its Kubernetes minor and latest tag), the chart version the branch pins and
+    /// that chart's app version. As text, JSON, a Markdown table or one self-contained HTML page.
+    Matrix(MatrixArgs),
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct MatrixArgs {
+    /// How to render the matrix [default: text; markdown with --output markdown]. With
+    /// --output json, stdout is the JSON envelope whatever the format (its data is the matrix).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<MatrixFormat>,
+    /// Write the rendered matrix to FILE (atomically: a complete file or none) instead of
+    /// stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Only this branch (repeatable) [default: every branch that is not eol].
+    #[arg(long = "branch", value_name = "NAME")]
+    pub branches: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    /// Aligned columns for a terminal.
+    Text,
+    /// The matrix as JSON (branches, then addons with their cells by branch).
+    Json,
+    /// A GitHub Markdown table (the one in release notes).
+    Markdown,
+    /// One self-contained HTML page: no scripts, no external styles or fonts; dark mode.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,7 +235,8 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Print the plan and the PR bodies for every branch; touch no git remote and no GitHub.
+    /// Print the plan, the PR bodies and the dashboard for every branch; push nothing and
+    /// write nothing to GitHub (with a token, PRs and the dashboard are read).
     #[arg(short = 'n', long)]
     pub dry_run: bool,
     /// Only this addon (repeatable).
@@ -228,7 +262,7 @@ pub struct GitHubArgs {
     /// other users of the machine.
     #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true, value_parser = parse_secret, value_name = "TOKEN")]
     pub github_token: Option<secrecy::SecretString>,
-    /// Bot branches are named <prefix><addon>.
+    /// Bot branches are named <prefix><addon> (main) and <prefix><branch>/<addon>.
     #[arg(long, default_value = "ake-bot/")]
     pub branch_prefix: String,
     /// The git remote that is the GitHub repository.

@@ -771,3 +771,224 @@ async fn a_frozen_branch_taking_patches_gets_a_patch_and_nothing_more() {
     );
     server.finish();
 }
+
+/// The dashboard issue of the world (exactly one must exist).
+fn dashboard(server: &FakeGitHubServer) -> (u64, String) {
+    let w = server.world();
+    let boards: Vec<_> = w
+        .issues
+        .iter()
+        .filter(|i| i.labels.iter().any(|l| l == "ake-bot-dashboard"))
+        .collect();
+    assert_eq!(boards.len(), 1, "one dashboard issue: {boards:#?}");
+    (boards[0].number, boards[0].body.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_written_once_and_a_ticked_box_is_acted_on_then_cleared() {
+    let env = setup_with_release_branches(false);
+    let server = start(&env).await;
+    let first = sync(&env, &server.uri()).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let (number, body) = dashboard(&server);
+    assert!(
+        first
+            .stdout
+            .contains(&format!("dashboard: opened #{number}")),
+        "{}",
+        first.stdout
+    );
+    let pr_of = |base: &str, head: &str| {
+        server
+            .world()
+            .open_pulls()
+            .iter()
+            .find(|p| p.base == base && p.head == head)
+            .map(|p| p.number)
+            .unwrap_or_else(|| panic!("no open PR {head} → {base}"))
+    };
+    let main_cm = pr_of("main", "ake-bot/cert-manager");
+    let direct_cm = pr_of("release-1.31", "ake-bot/release-1.31/cert-manager");
+    for branch in [
+        "`main` | 1.33 | maintained",
+        "`release-1.24` | 1.24 | frozen",
+    ] {
+        assert!(body.contains(branch), "{branch} missing:\n{body}");
+    }
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| **cert-manager** |"))
+        .unwrap_or_else(|| panic!("no cert-manager row:\n{body}"));
+    assert_eq!(
+        row,
+        format!(
+            "| **cert-manager** | v1.14.7 → v1.16.5 #{main_cm} | v1.14.7 → v1.16.5 via main's #{main_cm} | v1.14.7 → v1.15.5 #{direct_cm} | v1.14.7 |"
+        )
+    );
+    let unticked = "- [ ] <!-- ake-bot-tick approve:cert-manager@release-1.24 -->";
+    assert!(body.contains(unticked), "{body}");
+    assert!(
+        body.contains(
+            "**cert-manager** on `release-1.31`: v1.16.5 not taken: branch cap \"<1.16\""
+        ),
+        "{body}"
+    );
+
+    // Nothing new: nothing written, the dashboard included.
+    let writes = server.world().writes().len();
+    let second = sync(&env, &server.uri()).await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(server.world().writes().len(), writes, "{}", second.stdout);
+    assert!(second
+        .stdout
+        .contains(&format!("dashboard: #{number} is up to date")));
+
+    // A person ticks "open this PR now" for the frozen branch's held-back update.
+    {
+        let mut w = server.world();
+        let issue = w.issue_mut(number).unwrap();
+        issue.body = issue
+            .body
+            .replace(unticked, &unticked.replace("[ ]", "[x]"));
+    }
+    let third = sync(&env, &server.uri()).await;
+    assert_eq!(third.code, 0, "{}\n{}", third.stdout, third.stderr);
+    assert!(
+        third.stdout.contains(
+            "asked on the dashboard: open the held-back update of cert-manager on release-1.24"
+        ),
+        "{}",
+        third.stdout
+    );
+    let approved = pr_of("release-1.24", "ake-bot/release-1.24/cert-manager");
+    {
+        let w = server.world();
+        let p = w.pull(approved).unwrap();
+        assert_eq!(
+            p.title,
+            "chore(cert-manager): bump v1.14.7 → v1.16.5 (release-1.24)"
+        );
+        assert!(
+            p.labels.iter().any(|l| l == "dashboard-approved"),
+            "{:?}",
+            p.labels
+        );
+    }
+    let (_, body) = dashboard(&server);
+    assert!(
+        !body.contains("ake-bot-tick approve:cert-manager@release-1.24"),
+        "acted on, then gone:\n{body}"
+    );
+    assert!(!body.contains("- [x]"), "{body}");
+    assert!(
+        body.contains(&format!("v1.14.7 → v1.16.5 #{approved} |")),
+        "{body}"
+    );
+
+    // The approval lasts while its PR is open: the next run keeps it and writes nothing.
+    let writes = server.world().writes().len();
+    let fourth = sync(&env, &server.uri()).await;
+    assert_eq!(fourth.code, 0, "{}", fourth.stderr);
+    assert_eq!(server.world().writes().len(), writes, "{}", fourth.stdout);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backport_supersedes_a_direct_pr_for_the_same_version() {
+    let env = setup_with_release_branches(false);
+    let server = start(&env).await;
+    // A direct PR onto release-1.31 proposes v1.15.5 (capped below main's v1.16.5).
+    let first = sync(&env, &server.uri()).await;
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    let direct = server
+        .world()
+        .open_pulls()
+        .iter()
+        .find(|p| p.head == "ake-bot/release-1.31/cert-manager")
+        .map(|p| p.number)
+        .unwrap();
+    // Main moves to v1.15.5 by hand, and that change is backported to release-1.31.
+    env.repo.git(&["checkout", "-q", "main"]);
+    env.repo.edit(
+        "bundles/cert-manager/bundle.yaml",
+        "version: v1.14.7",
+        "version: v1.15.5",
+    );
+    let render = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+        .args(["render", "--addon", "cert-manager"])
+        .repo(env.repo.path())
+        .env("AKE_BOT_CACHE_DIR", env.cache.path())
+        .run();
+    assert_eq!(render.code, 0, "{}", render.stderr);
+    env.repo.git(&[
+        "commit",
+        "-q",
+        "-am",
+        "chore(cert-manager): bump v1.14.7 → v1.15.5",
+    ]);
+    env.repo.git(&["push", "-q", "origin", "main"]);
+    let (repo, cache, api) = (
+        env.repo.path().to_path_buf(),
+        env.cache.path().to_path_buf(),
+        server.uri(),
+    );
+    let backport = tokio::task::spawn_blocking(move || {
+        Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+            .args(["backport", "--branch", "release-1.31"])
+            .repo(&repo)
+            .env("AKE_BOT_CACHE_DIR", &cache)
+            .github(&api, "acme/platform-config", TOKEN)
+            .run()
+    })
+    .await
+    .unwrap();
+    assert_eq!(backport.code, 0, "{}\n{}", backport.stdout, backport.stderr);
+    let w = server.world();
+    let open_on_131: Vec<_> = w
+        .open_pulls()
+        .iter()
+        .filter(|p| p.base == "release-1.31")
+        .map(|p| p.head.clone())
+        .collect();
+    assert_eq!(open_on_131.len(), 1, "{open_on_131:?}");
+    assert!(open_on_131[0].starts_with("ake-bot/backport/release-1.31/"));
+    assert_eq!(w.pull(direct).unwrap().state, "closed");
+    assert!(w
+        .comments_on(direct)
+        .iter()
+        .any(|c| c.body.contains("carries the same version")));
+    drop(w);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_github_will_not_list_is_not_written_and_the_prs_go_on() {
+    let env = setup();
+    let server = start(&env).await;
+    server.world().inject(
+        "issues/list-for-repo",
+        ake_bot_testkit::github::Fault::Status(403),
+    );
+    let run = sync(&env, &server.uri()).await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("the release-train dashboard: listing issues labelled ake-bot-dashboard"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("dashboard: not written (GitHub failed; see the problems)"),
+        "{}",
+        run.stdout
+    );
+    let w = server.world();
+    assert_eq!(w.open_pulls().len(), 3, "the PRs go on");
+    assert!(
+        w.issues.is_empty(),
+        "no dashboard written blind (it could be a second one)"
+    );
+    drop(w);
+    server.finish();
+}

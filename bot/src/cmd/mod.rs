@@ -6,6 +6,7 @@ pub mod branch_cut;
 pub mod check;
 pub mod diff;
 pub mod e2e;
+pub mod matrix;
 pub mod release;
 pub mod render;
 pub mod sync;
@@ -38,6 +39,7 @@ pub async fn dispatch(cli: &Cli) -> (&'static str, Reply) {
         ),
         Command::Validate(a) => ("validate", validate::run(settings(g, None), a).await),
         Command::E2e(a) => ("e2e", e2e::run(settings(g, None), a).await),
+        Command::Matrix(a) => ("matrix", matrix::run(settings(g, None), a, g.output).await),
         Command::Backport(a) => (
             "backport",
             backport::run(settings(g, Some(&a.github)), a).await,

@@ -25,6 +25,16 @@ pub enum BranchStatus {
     Eol,
 }
 
+impl std::fmt::Display for BranchStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BranchStatus::Maintained => "maintained",
+            BranchStatus::Frozen => "frozen",
+            BranchStatus::Eol => "eol",
+        })
+    }
+}
+
 /// Which updates `sync` proposes on a branch, measured from the pinned version.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize, JsonSchema,

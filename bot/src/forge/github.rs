@@ -59,6 +59,40 @@ pub struct IssueComment {
     pub body: String,
 }
 
+/// What the bot needs to know about an issue (not a pull request).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IssueSummary {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    pub state: PullState,
+    pub html_url: String,
+}
+
+#[derive(Deserialize)]
+struct RawIssue {
+    number: u64,
+    title: String,
+    body: Option<String>,
+    state: PullState,
+    html_url: String,
+    /// Present when the "issue" is a pull request (the issues API lists both).
+    #[serde(default)]
+    pull_request: Option<serde_json::Value>,
+}
+
+impl From<RawIssue> for IssueSummary {
+    fn from(i: RawIssue) -> Self {
+        IssueSummary {
+            number: i.number,
+            title: i.title,
+            body: i.body.unwrap_or_default(),
+            state: i.state,
+            html_url: i.html_url,
+        }
+    }
+}
+
 /// A pull request to open.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewPull {
@@ -341,6 +375,80 @@ impl GitHub {
                 http::Method::POST,
                 &self.route("releases"),
                 Some(json!({ "tag_name": tag, "name": name, "body": body })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Every open pull request of the repository (paged; a repository with thousands is not
+    /// what this bot serves, so the pages stop at 20).
+    pub async fn open_pulls(&self) -> Result<Vec<PullSummary>, ForgeError> {
+        let mut out = Vec::new();
+        for page in 1..=20 {
+            let what = format!("listing open pull requests (page {page})");
+            let route = self.route(&format!("pulls?state=open&per_page=100&page={page}"));
+            let raw: Vec<RawPull> = self.call(&what, http::Method::GET, &route, None).await?;
+            let n = raw.len();
+            out.extend(raw.into_iter().map(PullSummary::from));
+            if n < 100 {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Issues (not pull requests), open or closed, carrying `label`, oldest first.
+    pub async fn issues_labelled(&self, label: &str) -> Result<Vec<IssueSummary>, ForgeError> {
+        let what = format!("listing issues labelled {label}");
+        let route = self.route(&format!(
+            "issues?state=all&per_page=100&sort=created&direction=asc&labels={}",
+            url_encode(label)
+        ));
+        let raw: Vec<RawIssue> = self.call(&what, http::Method::GET, &route, None).await?;
+        Ok(raw
+            .into_iter()
+            .filter(|i| i.pull_request.is_none())
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Open an issue.
+    pub async fn create_issue(
+        &self,
+        title: &str,
+        body: &str,
+        labels: &[String],
+    ) -> Result<IssueSummary, ForgeError> {
+        let what = format!("opening the issue {title:?}");
+        let raw: RawIssue = self
+            .call(
+                &what,
+                http::Method::POST,
+                &self.route("issues"),
+                Some(json!({ "title": title, "body": body, "labels": labels })),
+            )
+            .await?;
+        Ok(raw.into())
+    }
+
+    /// Rewrite an issue's body, reopening it when `reopen`.
+    pub async fn update_issue(
+        &self,
+        number: u64,
+        body: &str,
+        reopen: bool,
+    ) -> Result<(), ForgeError> {
+        let what = format!("updating issue #{number}");
+        let mut patch = json!({ "body": body });
+        if reopen {
+            patch["state"] = json!("open");
+        }
+        let _: serde_json::Value = self
+            .call(
+                &what,
+                http::Method::PATCH,
+                &self.route(&format!("issues/{number}")),
+                Some(patch),
             )
             .await?;
         Ok(())

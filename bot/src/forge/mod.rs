@@ -4,7 +4,7 @@
 
 mod github;
 
-pub use github::{GitHub, IssueComment, NewPull, PullState, PullSummary};
+pub use github::{GitHub, IssueComment, IssueSummary, NewPull, PullState, PullSummary};
 
 use std::time::Duration;
 

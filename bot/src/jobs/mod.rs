@@ -9,15 +9,17 @@
 //! | `release` | [`release::plan`] | [`release::execute`] |
 //! | `branch cut` | [`branch_cut::plan`] | [`branch_cut::execute`] |
 //! | `render` | [`render::run`]: each addon written as soon as it is rendered (an interrupted run keeps what it finished) | |
-//! | `validate`, `e2e`, `diff`, `check` | the report is the result | — |
+//! | `validate`, `e2e`, `diff`, `check`, `matrix` | the report is the result | — |
 //!
 //! [`pr`] is the pull-request toolkit the acting jobs share.
 
 pub mod backport;
 pub mod branch_cut;
 pub mod check;
+pub mod dashboard;
 pub mod diff;
 pub mod e2e;
+pub mod matrix;
 pub mod pr;
 pub mod progress;
 pub mod release;

@@ -29,6 +29,8 @@ pub struct BackportBody<'a> {
     /// The branch tip the backport is built on.
     pub tip: &'a str,
     pub rendered: &'a [Rerender],
+    /// Addons whose sources the change touches (the marker says so, for the dashboard).
+    pub addons: &'a [String],
 }
 
 /// What a conflicted backport's draft PR says.
@@ -45,6 +47,7 @@ pub struct ConflictBody<'a> {
     /// The git remote a person fetches from.
     pub remote: &'a str,
     pub conflicts: &'a [String],
+    pub addons: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -71,7 +74,7 @@ pub fn backport_title(branch: &str, subject: &str) -> String {
 pub fn backport_body(b: &BackportBody<'_>) -> Result<String, TemplateError> {
     let ctx = Ctx {
         rendered: b.rendered,
-        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip)
+        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip, b.addons)
     };
     Ok(fit(render("backport-pr.md", &ctx)?, BODY_LIMIT))
 }
@@ -83,16 +86,27 @@ pub fn conflict_body(b: &ConflictBody<'_>) -> Result<String, TemplateError> {
         remote: b.remote,
         merge: b.merge,
         conflicts: b.conflicts,
-        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip)
+        ..Ctx::new(b.commit, b.source_pr, b.branch, b.kube, b.tip, b.addons)
     };
     Ok(fit(render("backport-conflict.md", &ctx)?, BODY_LIMIT))
 }
 
 impl<'a> Ctx<'a> {
     /// What both bodies say: which change, where, on what.
-    fn new(commit: &'a str, pr: Option<u64>, branch: &'a str, kube: &'a str, tip: &str) -> Self {
+    fn new(
+        commit: &'a str,
+        pr: Option<u64>,
+        branch: &'a str,
+        kube: &'a str,
+        tip: &str,
+        addons: &[String],
+    ) -> Self {
+        let addons = addons.join(",");
         Ctx {
-            marker: marker("backport", &[("commit", commit), ("branch", branch)]),
+            marker: marker(
+                "backport",
+                &[("commit", commit), ("branch", branch), ("addons", &addons)],
+            ),
             source: match pr {
                 Some(n) => format!("#{n} ({commit:.12})"),
                 None => format!("commit {commit:.12}"),
@@ -183,10 +197,11 @@ mod tests {
             kube: "1.31",
             tip: TIP,
             rendered: &rendered,
+            addons: &["argo-cd".into(), "cert-manager".into()],
         })
         .expect("renders");
         insta::assert_snapshot!(body, @r#"
-        <!-- ake-bot: {"kind":"backport","commit":"0123456789abcdef0123456789abcdef01234567","branch":"release-1.31"} -->
+        <!-- ake-bot: {"kind":"backport","commit":"0123456789abcdef0123456789abcdef01234567","branch":"release-1.31","addons":"argo-cd,cert-manager"} -->
         ## Backport of #12 (0123456789ab) to `release-1.31` (Kubernetes 1.31)
 
         The change's source files were cherry-picked and the touched bundles re-rendered for this branch's Kubernetes minor.
@@ -215,6 +230,7 @@ mod tests {
             head: "ake-bot/backport/release-1.31/0123456789ab",
             remote: "origin",
             conflicts: &["bundles/a/values.yaml.j2".into()],
+            addons: &["a".into()],
         })
         .expect("renders");
         assert!(

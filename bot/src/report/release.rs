@@ -16,6 +16,9 @@ pub struct ReleaseNotes<'a> {
     pub backports: Vec<&'a str>,
     pub other: Vec<&'a str>,
     pub versions: Vec<NoteVersion<'a>>,
+    /// The supported-versions matrix of the whole train, as a Markdown table (`None`: it could
+    /// not be built; the notes go without it).
+    pub matrix: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

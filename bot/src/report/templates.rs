@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
-/// Every text the bot writes to GitHub, by name.
+/// Every text the bot writes to GitHub (and the matrix page), by name.
 const TEMPLATES: &[(&str, &str)] = &[
     ("sync-pr.md", include_str!("../../templates/sync-pr.md.j2")),
     (
@@ -32,6 +32,16 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "release-notes.md",
         include_str!("../../templates/release-notes.md.j2"),
+    ),
+    (
+        "dashboard.md",
+        include_str!("../../templates/dashboard.md.j2"),
+    ),
+    ("matrix.md", include_str!("../../templates/matrix.md.j2")),
+    // `.html`: minijinja escapes every value for HTML.
+    (
+        "matrix.html",
+        include_str!("../../templates/matrix.html.j2"),
     ),
 ];
 

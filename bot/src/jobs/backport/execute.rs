@@ -144,6 +144,24 @@ async fn carry(ws: &Workspace, forge: &GitHub, c: &Carry) -> Result<Carried, Str
         PrOutcome::Unchanged { number } => (number, PrAction::Unchanged),
         other => return Err(format!("unexpected PR outcome {other:?}")),
     };
+    for dup in &c.supersedes {
+        let marker = crate::report::marker("close", &[("branch", &dup.head)]);
+        let reason = format!(
+            "backport #{number} carries the same version from main to `{}`",
+            c.pr.base
+        );
+        let comment = crate::report::close_comment(&marker, &reason).map_err(|e| e.to_string())?;
+        pr::close(
+            forge,
+            ws.remote(),
+            dup,
+            Some(&dup.head_sha),
+            &comment,
+            &marker,
+        )
+        .await
+        .map_err(|e| format!("closing #{} (superseded by #{number}): {e}", dup.number))?;
+    }
     Ok(if c.conflicts.is_empty() {
         Carried::Pr { number, action }
     } else {

@@ -104,6 +104,9 @@ pub struct Carry {
     pub conflicts: Vec<String>,
     /// The open PR that is refreshed, if any.
     pub existing: Option<u64>,
+    /// Open `sync` PRs onto the branch for the same (addon, version): closed as superseded.
+    #[serde(serialize_with = "numbers")]
+    pub supersedes: Vec<PullSummary>,
     pub pr: PrSpec,
     /// The branch tip the commit builds on.
     pub tip: String,
@@ -115,6 +118,10 @@ pub struct Carry {
     pub message: String,
     #[serde(skip)]
     pub open: Option<PullSummary>,
+}
+
+fn numbers<S: serde::Serializer>(pulls: &[PullSummary], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(pulls.iter().map(|p| p.number))
 }
 
 /// Files a backport never carries: generated ones (re-rendered per branch instead) and the
@@ -539,6 +546,8 @@ impl Ctx<'_> {
             .iter()
             .map(|c| c.path.display().to_string())
             .collect();
+        let addons: Vec<String> = change.addons.iter().cloned().collect();
+        let supersedes = self.direct_duplicates(change, branch).await?;
         let body = if conflicts.is_empty() {
             let texts: Vec<Rerender> = rendered.iter().map(|r| r.text.clone()).collect();
             report::backport_body(&BackportBody {
@@ -548,6 +557,7 @@ impl Ctx<'_> {
                 kube: &branch.kubernetes.to_string(),
                 tip: &tip,
                 rendered: &texts,
+                addons: &addons,
             })
         } else {
             report::conflict_body(&ConflictBody {
@@ -560,6 +570,7 @@ impl Ctx<'_> {
                 head,
                 remote: self.ws.remote().name(),
                 conflicts: &conflicts,
+                addons: &addons,
             })
         }
         .map_err(|e| e.to_string())?;
@@ -603,12 +614,47 @@ impl Ctx<'_> {
                 target: None,
             },
             conflicts,
+            supersedes,
             tip,
             remote_sha,
             changes,
             message,
             open: open.cloned(),
         })))
+    }
+
+    /// Open `sync` PRs onto `branch` (`<prefix><branch>/<addon>`) that propose the very
+    /// version this change brings: the backport carries it, so they are closed once it is
+    /// proposed (a backport and a direct PR for one (addon, branch, version) are never both
+    /// open).
+    async fn direct_duplicates(
+        &self,
+        change: &Change,
+        branch: &TrainBranch,
+    ) -> Result<Vec<PullSummary>, String> {
+        let Some(forge) = self.ws.forge() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for lb in &change.bumps {
+            let head = format!(
+                "{}{}/{}",
+                self.ws.branch_prefix(),
+                branch.name,
+                lb.bundle.name
+            );
+            let version = lb.bundle.version.to_string();
+            let pulls = forge
+                .pulls_for_head(&head)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.extend(pulls.into_iter().filter(|p| {
+                p.state == PullState::Open
+                    && p.base == branch.name.as_str()
+                    && report::marker_field(&p.body, "target").as_deref() == Some(version.as_str())
+            }));
+        }
+        Ok(out)
     }
 
     async fn authored_by_bot(&self, sha: &str) -> Result<bool, String> {

@@ -7,4 +7,4 @@ mod execute;
 mod plan;
 
 pub use execute::{execute, ReleaseOutcome};
-pub use plan::{classify, plan, BranchRelease, Change, ReleaseAction, ReleasePlan};
+pub use plan::{classify, latest_tag, plan, BranchRelease, Change, ReleaseAction, ReleasePlan};

@@ -2,6 +2,8 @@
 //! run did not publish. Pure over git data plus (when GitHub can be read) whether releases
 //! exist; nothing is tagged or pushed here.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::config::{self, TrainBranch};
@@ -115,11 +117,80 @@ pub async fn plan(ws: &Workspace, branches: &[String]) -> Result<ReleasePlan, Jo
         }
         out.branches.push(p);
     }
+    // Notes of new tags end with the train's matrix, showing the tags about to be created.
+    let tagged: BTreeMap<String, String> = out
+        .branches
+        .iter()
+        .filter(|p| p.action == ReleaseAction::Tag)
+        .map(|p| (p.branch.clone(), p.tag.clone()))
+        .collect();
+    if tagged.is_empty() {
+        return Ok(out);
+    }
+    let matrix = supported_versions(ws, &tagged).await;
+    for p in out
+        .branches
+        .iter_mut()
+        .filter(|p| p.action == ReleaseAction::Tag)
+    {
+        let branch = ws.branch(&p.branch)?;
+        p.notes = notes(
+            &p.tag,
+            branch,
+            p.previous_tag.as_deref(),
+            &p.changes,
+            &p.versions,
+            matrix.as_deref(),
+        )
+        .map_err(|e| JobError::Internal(e.to_string()))?;
+    }
     Ok(out)
+}
+
+/// The supported-versions matrix of every branch that is not eol, as Markdown, with `tagged`'s
+/// new tags. What it could not look up is logged; when it cannot be built at all, the notes go
+/// without it rather than the release failing.
+async fn supported_versions(ws: &Workspace, tagged: &BTreeMap<String, String>) -> Option<String> {
+    let built = match ws.select_branches(&[]) {
+        Ok(branches) => crate::jobs::matrix::build(ws, &branches, tagged).await,
+        Err(e) => Err(e),
+    };
+    let (matrix, problems) = match built {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!("release notes go without the version matrix: {e}");
+            return None;
+        }
+    };
+    for p in problems {
+        tracing::warn!("version matrix: {p}");
+    }
+    match crate::jobs::matrix::markdown(&matrix) {
+        Ok(md) => Some(md),
+        Err(e) => {
+            tracing::warn!("release notes go without the version matrix: {e}");
+            None
+        }
+    }
 }
 
 fn git_err(e: impl std::fmt::Display) -> JobError {
     JobError::Git(e.to_string())
+}
+
+/// The latest tag of `branch` by the train's format (the one the next release counts from),
+/// if any; `None` too when `repo` is not a git repository. Blocking (git2).
+pub fn latest_tag(
+    repo: &std::path::Path,
+    train: &config::Train,
+    branch: &TrainBranch,
+) -> Result<Option<String>, JobError> {
+    let r = match git2::Repository::open(repo) {
+        Ok(r) => r,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(git_err(e)),
+    };
+    Ok(branch_tags(&r, train, branch)?.pop().map(|(_, name)| name))
 }
 
 /// Tags of `branch` by the train's format, as (n, name), highest n last.
@@ -217,8 +288,6 @@ fn plan_branch(
     versions.sort();
     let changes: Vec<Change> = subjects.iter().filter_map(|s| classify(s)).collect();
     let previous_tag = previous.map(|(_, t)| t);
-    let notes = notes(&tag, branch, previous_tag.as_deref(), &changes, &versions)
-        .map_err(|e| JobError::Internal(e.to_string()))?;
     Ok(Some(BranchRelease {
         branch: branch.name.to_string(),
         action: ReleaseAction::Tag,
@@ -227,7 +296,8 @@ fn plan_branch(
         commit: tip_id,
         changes,
         versions,
-        notes,
+        // Written by `plan` once every branch's next tag is known (the matrix shows them).
+        notes: String::new(),
     }))
 }
 
@@ -264,6 +334,7 @@ fn notes(
     previous: Option<&str>,
     changes: &[Change],
     versions: &[(String, String)],
+    matrix: Option<&str>,
 ) -> Result<String, report::TemplateError> {
     let kube = branch.kubernetes.to_string();
     let subjects = |want: fn(&Change) -> Option<&str>| changes.iter().filter_map(want).collect();
@@ -291,6 +362,7 @@ fn notes(
             .iter()
             .map(|(addon, version)| NoteVersion { addon, version })
             .collect(),
+        matrix,
     })
 }
 
@@ -346,6 +418,7 @@ mod tests {
             Some("v1.33.0"),
             &changes,
             &versions,
+            None,
         )
         .expect("renders");
         insta::assert_snapshot!(text, @r"
@@ -370,6 +443,53 @@ mod tests {
         | addon | version |
         |---|---|
         | cert-manager | v1.16.5 |
+        ");
+    }
+
+    #[test]
+    fn notes_end_with_the_supported_versions_matrix() {
+        use crate::jobs::matrix::{Cell, Matrix, MatrixAddon, MatrixBranch};
+        let train =
+            config::branches_for_tests("[main]\nkubernetes = \"1.33\"\nkind_image = \"k\"\n");
+        let matrix = Matrix {
+            branches: vec![MatrixBranch {
+                name: "main".into(),
+                kubernetes: "1.33".into(),
+                status: config::BranchStatus::Maintained,
+                tag: Some("v1.33.0".into()),
+            }],
+            addons: vec![MatrixAddon {
+                name: "cert-manager".into(),
+                deploy_to: config::DeployTarget::Tenant,
+                cells: vec![(
+                    "main".into(),
+                    Cell {
+                        chart_version: "v1.14.7".into(),
+                        app_version: Some("v1.14.7".into()),
+                    },
+                )],
+            }],
+        };
+        let md = crate::jobs::matrix::markdown(&matrix).expect("renders");
+        let versions = [("cert-manager".to_string(), "v1.14.7".to_string())];
+        let text =
+            notes("v1.33.0", train.main(), None, &[], &versions, Some(&md)).expect("renders");
+        insta::assert_snapshot!(text, @r"
+        ## v1.33.0
+
+        Kubernetes 1.33 · branch `main` · first release of this branch
+
+        ### Addon versions
+
+        | addon | version |
+        |---|---|
+        | cert-manager | v1.14.7 |
+
+        ### Supported versions
+
+        | addon | deployed to | `main`<br>Kubernetes 1.33<br>v1.33.0 |
+        |---|---|---|
+        | cert-manager | tenant | v1.14.7 (app v1.14.7) |
         ");
     }
 }

@@ -7,4 +7,4 @@ mod execute;
 mod plan;
 
 pub use execute::{execute, AddonResult};
-pub use plan::{plan, Action, PlanEntry, Route, SyncPlan, SyncRequest};
+pub use plan::{plan, Action, PlanEntry, Route, SyncPlan, SyncRequest, APPROVED_LABEL};

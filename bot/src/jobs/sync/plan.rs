@@ -1,7 +1,7 @@
 //! The sync plan: per (addon, branch), what should change and the PR that says so. Reads the
 //! repository, upstream and (when a token is set) GitHub; writes nothing but caches.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -26,7 +26,14 @@ pub struct SyncRequest {
     pub addons: Vec<String>,
     /// Only these branches (all non-eol when empty).
     pub branches: Vec<String>,
+    /// (addon, branch) pairs a person approved on the dashboard (or by labelling the PR
+    /// `dashboard-approved`): the branch's `updates` policy is lifted for them, and a PR a
+    /// person closed is proposed again.
+    pub approved: BTreeSet<(String, String)>,
 }
+
+/// The label that marks a PR (and so its update) as approved by a person.
+pub const APPROVED_LABEL: &str = "dashboard-approved";
 
 /// What should happen on one (addon, branch).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,6 +62,12 @@ pub struct PlanEntry {
     pub target_app_version: Option<String>,
     /// Newer versions passed over, and why.
     pub skipped: Vec<Skip>,
+    /// The newest version the branch's `updates` policy holds back (a person may approve it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    /// A person approved this update: the `updates` policy was lifted for it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub approved: bool,
     pub added: usize,
     pub removed: usize,
     pub changed: usize,
@@ -195,7 +208,11 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
             .iter()
             .filter(|b| wanted(&req.addons, b.bundle.name.as_str()))
         {
+            let approved = req
+                .approved
+                .contains(&(lb.bundle.name.to_string(), branch.name.to_string()));
             let job = Job {
+                approved,
                 ws: ws.clone(),
                 bundle: lb.clone(),
                 branch: branch.clone(),
@@ -258,7 +275,12 @@ async fn decide_prs(ws: &Workspace, plan: &mut SyncPlan) {
                     .filter(|p| p.base == entry.branch.as_str())
                     .collect();
                 let wanted = entry.wanted_pr(ws.branch_prefix());
-                entry.pr = Some(pr::decide(wanted.as_ref(), &pulls, &entry.close_reason()));
+                let mut decided = pr::decide(wanted.as_ref(), &pulls, &entry.close_reason());
+                // A person asked for it again: a PR they closed earlier does not hold it back.
+                if entry.approved && matches!(decided, PrPlan::Skip { .. }) {
+                    decided = PrPlan::Open;
+                }
+                entry.pr = Some(decided);
                 entry.pulls = pulls;
             }
             Err(e) => plan.problems.push(
@@ -328,6 +350,8 @@ impl Siblings {
 }
 
 struct Job {
+    /// Lift the branch's `updates` policy (a person approved the held-back update).
+    approved: bool,
     ws: Arc<Workspace>,
     bundle: LoadedBundle,
     branch: TrainBranch,
@@ -364,7 +388,7 @@ impl Job {
         // Choose; an archive that turns out not to be what its entry says is set apart like
         // any other unusable entry, and the next newest is chosen instead.
         let (entry, target, new) = loop {
-            let choice = upstream::choose(&usable, b, &self.branch, &b.version);
+            let choice = upstream::choose(&usable, b, &self.policy_branch(), &b.version);
             let mut entry = self.entry(&choice, current.as_ref(), &unusable, &index.location);
             let target = match choice.target {
                 Some(t) if t.version > b.version => t,
@@ -426,11 +450,24 @@ impl Job {
         };
         entry.labels = report::labels(b, &diff);
         entry.labels.extend(verdict.labels.iter().cloned());
+        // The label keeps the approval for the next runs, as long as the PR is open.
+        if self.approved {
+            entry.labels.push(APPROVED_LABEL.into());
+        }
         entry.title = Some(report::title(b, &self.branch, &b.version, &target.version));
         entry.body =
             Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);
         entry.rendered = Some(new.text);
         Ok(entry)
+    }
+
+    /// The branch as choosing sees it: an approved update lifts its `updates` policy.
+    fn policy_branch(&self) -> TrainBranch {
+        let mut b = self.branch.clone();
+        if self.approved {
+            b.updates = crate::config::Updates::All;
+        }
+        b
     }
 
     /// The entry for `choice` before anything is rendered: up to date, or blocked and why,
@@ -449,6 +486,11 @@ impl Job {
         };
         let mut skipped = choice.skipped_newer.clone();
         skipped.extend(upstream::unusable_newer(unusable, b, newest_considered));
+        let held = skipped
+            .iter()
+            .filter(|s| matches!(s.reason, SkipReason::Updates { .. }))
+            .map(|s| s.version.clone())
+            .next();
         let mut entry = PlanEntry {
             addon: b.name.clone(),
             branch: self.branch.name.clone(),
@@ -460,6 +502,8 @@ impl Job {
             target: None,
             target_app_version: None,
             skipped,
+            held,
+            approved: self.approved,
             added: 0,
             removed: 0,
             changed: 0,

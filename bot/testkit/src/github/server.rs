@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::openapi::{OpenApi, Operation};
-use super::world::{FakeGitHub, Fault, Pull, Recorded};
+use super::world::{FakeGitHub, Fault, Issue, Pull, Recorded};
 
 /// A running fake.
 pub struct FakeGitHubServer {
@@ -382,7 +382,7 @@ fn handle(
             }
         }
         "issues/create-comment" => {
-            let Some(n) = number("issue_number").filter(|n| w.pull(*n).is_some()) else {
+            let Some(n) = number("issue_number").filter(|n| w.exists(*n)) else {
                 return (404, json!({ "message": "Not Found" }));
             };
             let id = w.next_id();
@@ -418,6 +418,105 @@ fn handle(
                 }
                 None => (404, json!({ "message": "Not Found" })),
             }
+        }
+        "issues/list-for-repo" => {
+            let state = q("state").unwrap_or("open");
+            let labels: Vec<&str> = q("labels")
+                .map(|l| l.split(',').filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default();
+            let per_page: usize = q("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);
+            let page: usize = q("page").and_then(|n| n.parse().ok()).unwrap_or(1);
+            let desc = q("direction") != Some("asc");
+            // GitHub lists pull requests here too (with a `pull_request` key).
+            let mut all: Vec<(u64, Value)> = w
+                .issues
+                .iter()
+                .filter(|i| state == "all" || i.state == state)
+                .filter(|i| labels.iter().all(|l| i.labels.iter().any(|x| x == l)))
+                .map(|i| (i.number, issue_json(op, w, i)))
+                .collect();
+            all.extend(
+                w.pulls
+                    .iter()
+                    .filter(|p| state == "all" || p.state == state)
+                    .filter(|p| labels.iter().all(|l| p.labels.iter().any(|x| x == l)))
+                    .map(|p| {
+                        let mut v = issue_json(
+                            op,
+                            w,
+                            &Issue {
+                                number: p.number,
+                                title: p.title.clone(),
+                                body: p.body.clone(),
+                                state: p.state.clone(),
+                                labels: p.labels.clone(),
+                            },
+                        );
+                        v["pull_request"] = json!({
+                            "url": format!("https://api.github.com/repos/{}/{}/pulls/{}", w.owner, w.repo, p.number),
+                            "html_url": null, "diff_url": null, "patch_url": null
+                        });
+                        (p.number, v)
+                    }),
+            );
+            all.sort_by_key(|(n, _)| *n);
+            if desc {
+                all.reverse();
+            }
+            let list: Vec<Value> = all
+                .into_iter()
+                .skip((page.max(1) - 1) * per_page)
+                .take(per_page)
+                .map(|(_, v)| v)
+                .collect();
+            (200, Value::Array(list))
+        }
+        "issues/create" => {
+            let Some(title) = bs("title") else {
+                return (422, json!({ "message": "Validation Failed" }));
+            };
+            let labels: Vec<String> = b("labels")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|l| {
+                            l.as_str().or_else(|| l.get("name").and_then(Value::as_str))
+                        })
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let number = w.next_id();
+            let issue = Issue {
+                number,
+                title,
+                body: bs("body").unwrap_or_default(),
+                state: "open".into(),
+                labels,
+            };
+            w.issues.push(issue.clone());
+            (201, issue_json(op, w, &issue))
+        }
+        "issues/get" => match number("issue_number").and_then(|n| w.issue(n).cloned()) {
+            Some(i) => (200, issue_json(op, w, &i)),
+            None => (404, json!({ "message": "Not Found" })),
+        },
+        "issues/update" => {
+            let Some(n) = number("issue_number").filter(|n| w.issue(*n).is_some()) else {
+                return (404, json!({ "message": "Not Found" }));
+            };
+            let i = w.issue_mut(n).expect("checked above");
+            if let Some(t) = bs("title") {
+                i.title = t;
+            }
+            if let Some(t) = bs("body") {
+                i.body = t;
+            }
+            if let Some(s) = bs("state") {
+                i.state = s;
+            }
+            let i = i.clone();
+            (200, issue_json(op, w, &i))
         }
         "repos/get-release-by-tag" => {
             let tag = params.get("tag").cloned().unwrap_or_default();
@@ -466,6 +565,31 @@ fn release_json(op: &Operation, r: &super::world::Release) -> Value {
     v["body"] = json!(r.body);
     v["draft"] = json!(false);
     v["prerelease"] = json!(false);
+    v
+}
+
+fn issue_json(op: &Operation, w: &FakeGitHub, i: &Issue) -> Value {
+    // Every issue operation answers with the same issue schema; take `issues/get`'s skeleton
+    // (a list's item or a single object alike).
+    let _ = op;
+    let mut v = OpenApi::get().operation("issues/get").skeleton(200);
+    v["id"] = json!(i.number);
+    v["number"] = json!(i.number);
+    v["title"] = json!(i.title);
+    v["body"] = json!(i.body);
+    v["state"] = json!(i.state);
+    v["html_url"] = json!(format!(
+        "https://github.com/{}/{}/issues/{}",
+        w.owner, w.repo, i.number
+    ));
+    v["url"] = json!(format!(
+        "https://api.github.com/repos/{}/{}/issues/{}",
+        w.owner, w.repo, i.number
+    ));
+    v["labels"] = Value::Array(i.labels.iter().map(|l| label_json(l)).collect());
+    if let Some(o) = v.as_object_mut() {
+        o.remove("pull_request");
+    }
     v
 }
 

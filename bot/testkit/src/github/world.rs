@@ -39,6 +39,17 @@ pub struct Comment {
     pub body: String,
 }
 
+/// An issue (not a pull request; the two share one number space, as on GitHub).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub number: u64,
+    pub title: String,
+    pub body: String,
+    /// "open" or "closed".
+    pub state: String,
+    pub labels: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Release {
     pub id: u64,
@@ -72,6 +83,7 @@ pub struct FakeGitHub {
     pub origin: PathBuf,
     pub pulls: Vec<Pull>,
     pub comments: Vec<Comment>,
+    pub issues: Vec<Issue>,
     pub releases: Vec<Release>,
     pub requests: Vec<Recorded>,
     /// Contract violations seen by the server; `finish` fails the test if any.
@@ -91,6 +103,7 @@ impl FakeGitHub {
             origin,
             pulls: Vec::new(),
             comments: Vec::new(),
+            issues: Vec::new(),
             releases: Vec::new(),
             requests: Vec::new(),
             violations: Vec::new(),
@@ -183,6 +196,19 @@ impl FakeGitHub {
         if let Some(p) = self.pull_mut(number) {
             p.state = "closed".into();
         }
+    }
+
+    pub fn issue(&self, number: u64) -> Option<&Issue> {
+        self.issues.iter().find(|i| i.number == number)
+    }
+
+    pub fn issue_mut(&mut self, number: u64) -> Option<&mut Issue> {
+        self.issues.iter_mut().find(|i| i.number == number)
+    }
+
+    /// Whether `number` is an issue or a pull request.
+    pub fn exists(&self, number: u64) -> bool {
+        self.pull(number).is_some() || self.issue(number).is_some()
     }
 
     pub fn open_pulls(&self) -> Vec<&Pull> {
