@@ -656,8 +656,8 @@ fn setup_with_release_branches(frozen_132_patch: bool) -> Env {
         // 7.9.1, so main's update cannot carry it), nothing for the others.
         repo.edit(
             "branches.toml",
-            "kind_image = \"kindest/node:v1.32.5\"\n",
-            "kind_image = \"kindest/node:v1.32.5\"\nstatus = \"frozen\"\nupdates = \"patch\"\n",
+            "kubernetes = \"1.32\"\n",
+            "kubernetes = \"1.32\"\nstatus = \"frozen\"\nupdates = \"patch\"\n",
         );
     }
     repo.git_init();
@@ -842,6 +842,17 @@ async fn the_dashboard_is_written_once_and_a_ticked_box_is_acted_on_then_cleared
     assert!(second
         .stdout
         .contains(&format!("dashboard: #{number} is up to date")));
+    // The dry run prints the body the next run would write, and writes nothing.
+    let dry = sync_with(&env, &server.uri(), &["--dry-run"]).await;
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    let printed = dry
+        .stdout
+        .split("━━━━ Dashboard issue (Release-train dashboard) ━━━━\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no dashboard in the dry run:\n{}", dry.stdout));
+    assert!(printed.contains(row), "{printed}");
+    assert!(printed.contains(unticked), "{printed}");
+    assert_eq!(server.world().writes().len(), writes);
 
     // A person ticks "open this PR now" for the frozen branch's held-back update.
     {
@@ -990,5 +1001,51 @@ async fn a_dashboard_github_will_not_list_is_not_written_and_the_prs_go_on() {
         "no dashboard written blind (it could be a second one)"
     );
     drop(w);
+    server.finish();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_writes_on_a_release_branch_and_the_dashboard_converge_without_duplicates() {
+    let env = setup_with_release_branches(false);
+    let server = start(&env).await;
+    // Four attempts per call: every one of the four PRs, and the dashboard, fails to open.
+    for (op, calls) in [("pulls/create", 4), ("issues/create", 1)] {
+        for _ in 0..4 * calls {
+            server
+                .world()
+                .inject(op, ake_bot_testkit::github::Fault::Status(502));
+        }
+    }
+    // Every PR and the dashboard fail to open: the bot branches are pushed, nothing else.
+    let failed = sync(&env, &server.uri()).await;
+    assert_eq!(failed.code, 1, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("error: cert-manager on release-1.31: opening a pull request"),
+        "{}",
+        failed.stderr
+    );
+    assert!(refs(&env.origin).contains("refs/heads/ake-bot/release-1.31/cert-manager"));
+    let ok = sync(&env, &server.uri()).await;
+    assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
+    let w = server.world();
+    let on_131: Vec<_> = w
+        .pulls
+        .iter()
+        .filter(|p| p.base == "release-1.31")
+        .collect();
+    assert_eq!(
+        on_131.len(),
+        1,
+        "exactly one PR onto release-1.31: {on_131:#?}"
+    );
+    assert_eq!(w.issues.len(), 1, "exactly one dashboard");
+    drop(w);
+    // Converged: the next run writes nothing.
+    let writes = server.world().writes().len();
+    let again = sync(&env, &server.uri()).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(server.world().writes().len(), writes, "{}", again.stdout);
     server.finish();
 }
