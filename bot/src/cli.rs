@@ -199,11 +199,21 @@ pub struct E2eArgs {
     /// The train branch to install [default: the checked-out branch, else main].
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
-    /// Keep the kind cluster afterwards (delete it with `kind delete cluster --name …`).
+    /// The work tree holds --branch: install the work tree's renders as that branch, not the
+    /// branch's local or origin commit (a pull request's merge checkout, tested as its base).
+    #[arg(long, requires = "branch")]
+    pub work_tree: bool,
+    /// Print what would be installed (the branch, where its renders are read from, the node
+    /// image, each bundle with its object count); create no cluster.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Keep the kind cluster afterwards; prints how to reach it and how to delete it.
     #[arg(long)]
     pub keep: bool,
-    /// How long each bundle may take to become ready, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    /// One deadline for the whole install (hooks, rollouts, custom resources: every bundle at
+    /// once), in seconds. The default leaves room for cluster creation and smoke checks inside
+    /// a 45-minute CI job.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1200)]
     pub timeout: u64,
     /// Install into this cluster instead of creating a kind cluster (nothing is deleted).
     #[arg(long, value_name = "PATH")]

@@ -294,8 +294,8 @@ fn a_broken_branches_toml_stops_the_run_with_its_position() {
     let repo = ConfigRepo::from_project();
     repo.edit(
         "branches.toml",
-        "kind_image = \"kindest/node:v1.32.5\"",
-        "kind_imag = \"kindest/node:v1.32.5\"",
+        "kind_image = \"kindest/node:v1.32.5@",
+        "kind_imag = \"kindest/node:v1.32.5@",
     );
     let run = ake_bot(repo.path(), &["sync", "--dry-run"]);
     assert_eq!(run.code, 2);
@@ -366,6 +366,107 @@ fn check_accepts_the_project_config_and_reports_every_problem_at_once() {
     );
     assert!(
         bad.stderr.contains("did you mean `cert-manager`?"),
+        "{}",
+        bad.stderr
+    );
+}
+
+#[test]
+fn check_warns_about_a_kind_image_without_a_digest_and_still_passes() {
+    let repo = ConfigRepo::from_project();
+    let pinned = ake_bot(repo.path(), &["check"]);
+    assert_eq!(pinned.code, 0, "{}", pinned.stderr);
+    assert!(
+        !pinned.stdout.contains("warning"),
+        "the project pins every node image by digest:\n{}",
+        pinned.stdout
+    );
+
+    let toml = repo.read("branches.toml");
+    let (line, text) = toml
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("kind_image = \"kindest/node:v1.32.5@sha256:"))
+        .unwrap();
+    repo.edit(
+        "branches.toml",
+        text,
+        "kind_image = \"kindest/node:v1.32.5\"",
+    );
+    let line = line + 1;
+
+    let run = ake_bot(repo.path(), &["check"]);
+    assert_eq!(run.code, 0, "a warning is not a failure:\n{}", run.stderr);
+    let expected = format!(
+        "branches.toml:{line}:14: branch release-1.32: kind_image \"kindest/node:v1.32.5\" is a tag without a digest"
+    );
+    let warning = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_else(|| panic!("no warning in:\n{}", run.stdout));
+    assert!(
+        warning.contains(&expected),
+        "{expected} in:\n{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .count(),
+        1,
+        "only the unpinned image:\n{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("hint: use the image with the @sha256 digest"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.ends_with("config ok\n"), "{}", run.stdout);
+
+    // JSON: the warning with its position, and no problems.
+    let json = ake_bot(repo.path(), &["check", "--output", "json"]);
+    let v: Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(0));
+    let w = &v["data"]["warnings"][0];
+    assert_eq!(w["line"].as_u64(), Some(line as u64), "{v}");
+    assert_eq!(w["column"].as_u64(), Some(14), "{v}");
+    assert!(
+        w["file"].as_str().unwrap().ends_with("branches.toml"),
+        "{v}"
+    );
+
+    // Under GitHub Actions: an annotation on the line, the file relative to the repository.
+    let gh = bot()
+        .args(["check"])
+        .repo(repo.path())
+        .env("GITHUB_ACTIONS", "true")
+        .run();
+    assert_eq!(gh.code, 0, "{}", gh.stderr);
+    let annotation =
+        format!("::warning file=branches.toml,line={line},col=14,title=ake-bot check::");
+    assert!(
+        gh.stdout.contains(&annotation),
+        "{annotation} in:\n{}",
+        gh.stdout
+    );
+
+    // A digest that is not one is an error.
+    repo.edit(
+        "branches.toml",
+        "kind_image = \"kindest/node:v1.32.5\"",
+        "kind_image = \"kindest/node:v1.32.5@sha256:e3b2327e\"",
+    );
+    let bad = ake_bot(repo.path(), &["check"]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains(&format!(
+            "branches.toml:{line}:14: branch release-1.32: kind_image"
+        )),
         "{}",
         bad.stderr
     );

@@ -1029,19 +1029,20 @@ async fn failed_writes_on_a_release_branch_and_the_dashboard_converge_without_du
     assert!(refs(&env.origin).contains("refs/heads/ake-bot/release-1.31/cert-manager"));
     let ok = sync(&env, &server.uri()).await;
     assert_eq!(ok.code, 0, "{}\n{}", ok.stdout, ok.stderr);
-    let w = server.world();
-    let on_131: Vec<_> = w
-        .pulls
-        .iter()
-        .filter(|p| p.base == "release-1.31")
-        .collect();
-    assert_eq!(
-        on_131.len(),
-        1,
-        "exactly one PR onto release-1.31: {on_131:#?}"
-    );
-    assert_eq!(w.issues.len(), 1, "exactly one dashboard");
-    drop(w);
+    {
+        let w = server.world();
+        let on_131: Vec<_> = w
+            .pulls
+            .iter()
+            .filter(|p| p.base == "release-1.31")
+            .collect();
+        assert_eq!(
+            on_131.len(),
+            1,
+            "exactly one PR onto release-1.31: {on_131:#?}"
+        );
+        assert_eq!(w.issues.len(), 1, "exactly one dashboard");
+    }
     // Converged: the next run writes nothing.
     let writes = server.world().writes().len();
     let again = sync(&env, &server.uri()).await;

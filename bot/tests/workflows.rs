@@ -265,3 +265,166 @@ fn the_readme_explains_the_app_the_workflows_point_to() {
         );
     }
 }
+
+/// The steps of one job of a workflow.
+fn job_steps(name: &str, yaml: &Value, job: &str) -> Vec<Value> {
+    jobs(name, yaml)
+        .into_iter()
+        .find(|(j, _)| j == job)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("{name} has no job {job}"))
+}
+
+fn position(steps: &[Value], what: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    steps
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("pr.yml: no step that {what}"))
+}
+
+fn runs(step: &Value, needle: &str) -> bool {
+    str_at(step, "run").is_some_and(|r| r.contains(needle))
+}
+
+fn uses(step: &Value, action: &str) -> bool {
+    str_at(step, "uses").is_some_and(|u| u.starts_with(&format!("{action}@")))
+}
+
+/// pr.yml (issue #12, points 4 and 6): one e2e leg for the branch the PR targets, run on the
+/// merge checkout; one release build shared as an artifact; inotify limits raised before kind
+/// creates a cluster; kind's logs exported and uploaded when the leg fails.
+#[test]
+fn pr_e2e_installs_the_merge_checkout_as_its_base_with_one_shared_build() {
+    let name = "pr.yml";
+    let (_, yaml) = read(name);
+    let job = |j: &str| yaml["jobs"].get(j).unwrap_or(&Value::Null).clone();
+
+    // The target branch comes from github.base_ref, through the validate job.
+    let validate = job_steps(name, &yaml, "validate");
+    let target = &validate[position(&validate, "finds the PR's target branch", |s| {
+        s.get("env")
+            .and_then(|e| e.get("BASE_REF"))
+            .and_then(Value::as_str)
+            .map(expr)
+            .as_deref()
+            == Some("github.base_ref")
+    })];
+    let target_id = str_at(target, "id").expect("the target step has an id");
+    assert_eq!(
+        job("validate")["outputs"]["branch"].as_str().map(expr),
+        Some(format!("steps.{target_id}.outputs.branch"))
+    );
+
+    // One build, uploaded.
+    let build = job_steps(name, &yaml, "build");
+    let b = position(&build, "builds the release binary", |s| {
+        runs(s, "cargo build --locked --release")
+    });
+    let up = position(&build, "uploads the binary", |s| {
+        uses(s, "actions/upload-artifact")
+    });
+    assert!(b < up);
+    let artifact = str_at(&build[up]["with"], "name").expect("artifact name");
+    assert_eq!(
+        str_at(&build[up]["with"], "path"),
+        Some("target/release/ake-bot")
+    );
+
+    // The e2e job: one leg (no matrix), after both, only when there is a target branch.
+    let e2e = job("e2e");
+    assert!(
+        e2e.get("strategy").is_none(),
+        "pr.yml: e2e needs no matrix: {e2e:?}"
+    );
+    let needs: Vec<&str> = e2e["needs"]
+        .as_sequence()
+        .map(|s| s.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        needs.contains(&"build") && needs.contains(&"validate"),
+        "{needs:?}"
+    );
+    assert_eq!(
+        str_at(&e2e, "if").map(expr),
+        Some("needs.validate.outputs.branch != ''".to_string())
+    );
+    assert_eq!(
+        str_at(&e2e["env"], "BRANCH").map(expr),
+        Some("needs.validate.outputs.branch".to_string())
+    );
+    let steps = job_steps(name, &yaml, "e2e");
+    assert!(
+        !steps.iter().any(|s| runs(s, "cargo ")),
+        "pr.yml: the e2e job runs the shared binary, it does not compile"
+    );
+    let down = position(&steps, "downloads the binary", |s| {
+        uses(s, "actions/download-artifact")
+    });
+    assert_eq!(str_at(&steps[down]["with"], "name"), Some(artifact));
+    let chmod = position(&steps, "makes it executable", |s| runs(s, "chmod +x"));
+    let inotify = position(&steps, "raises the inotify limits", |s| {
+        runs(s, "sysctl")
+            && runs(s, "fs.inotify.max_user_watches=524288")
+            && runs(s, "fs.inotify.max_user_instances=512")
+    });
+    let run = position(&steps, "runs e2e", |s| {
+        runs(s, "ake-bot e2e") && !runs(s, "--dry-run")
+    });
+    let e2e_run = str_at(&steps[run], "run").unwrap_or_default();
+    for flag in ["--branch \"$BRANCH\"", "--work-tree", "--keep"] {
+        assert!(
+            e2e_run.contains(flag),
+            "pr.yml: e2e runs with {flag}: {e2e_run}"
+        );
+    }
+    assert!(down < chmod && chmod < run, "download, chmod, then run");
+    assert!(
+        inotify < run,
+        "pr.yml: inotify limits are raised before kind creates the cluster"
+    );
+
+    // On failure: kind's logs exported (the cluster is kept for it), then uploaded.
+    let export = position(&steps, "exports kind logs", |s| runs(s, "kind export logs"));
+    assert_eq!(
+        str_at(&steps[export], "if").map(expr).as_deref(),
+        Some("failure()")
+    );
+    let upload = position(&steps, "uploads the kind logs", |s| {
+        uses(s, "actions/upload-artifact")
+            && str_at(&s["with"], "path").is_some_and(|p| p.starts_with("kind-logs"))
+    });
+    assert_eq!(
+        str_at(&steps[upload], "if").map(expr).as_deref(),
+        Some("failure()")
+    );
+    assert!(run < export && export < upload);
+}
+
+/// The node images in branches.toml are pinned by digest for the kind version pr.yml installs
+/// (issue #12, point 5): branches.toml names that version, and every kind_image has a digest.
+#[test]
+fn node_images_are_pinned_for_the_kind_pr_yml_installs() {
+    let (text, _) = read("pr.yml");
+    let kind = text
+        .split("sigs.k8s.io/kind@")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("pr.yml installs kind with `go install sigs.k8s.io/kind@vX.Y.Z`");
+    let train =
+        std::fs::read_to_string(workspace_root().join("branches.toml")).expect("branches.toml");
+    assert!(
+        train.contains(&format!("kind {kind},")) || train.contains(&format!("kind {kind} ")),
+        "branches.toml says which kind release its digests are for; pr.yml installs {kind}"
+    );
+    let images: Vec<&str> = train
+        .lines()
+        .filter(|l| l.starts_with("kind_image"))
+        .collect();
+    assert!(!images.is_empty());
+    for l in images {
+        assert!(
+            l.contains("@sha256:"),
+            "branches.toml: {l} is not pinned by digest"
+        );
+    }
+}

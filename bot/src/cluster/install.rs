@@ -2,17 +2,19 @@
 //! API server merges, reports conflicts, and owns the fields as `ake-bot`), waiting for
 //! readiness, and collecting what a person needs when something does not come up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, DynamicObject, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{self, Scope};
 use kube::Client;
 use serde_json::Value;
 
-use super::plan::{readiness, Readiness};
+use tokio::time::Instant;
+
+use super::plan::{is_webhook_error, readiness, Readiness};
 
 /// The field manager of every apply: what `kubectl get --show-managed-fields` shows.
 pub const FIELD_MANAGER: &str = "ake-bot";
@@ -42,6 +44,11 @@ pub struct Installer {
     resources: tokio::sync::Mutex<HashMap<(String, String), (ApiResource, bool)>>,
     /// Time between readiness polls.
     pub poll: Duration,
+    /// Jobs read back complete: a later 404 is their TTL, not a failure.
+    complete: std::sync::Mutex<HashSet<String>>,
+    /// Progress lines so far (also logged as they happen).
+    progress: std::sync::Mutex<Vec<String>>,
+    started: Instant,
 }
 
 impl Installer {
@@ -50,7 +57,25 @@ impl Installer {
             client,
             resources: tokio::sync::Mutex::new(HashMap::new()),
             poll: Duration::from_secs(2),
+            complete: std::sync::Mutex::new(HashSet::new()),
+            progress: std::sync::Mutex::new(Vec::new()),
+            started: Instant::now(),
         }
+    }
+
+    /// Say what just happened, as it happens (stderr), so a killed run still shows how far
+    /// it got.
+    pub fn progress(&self, what: String) {
+        let line = format!("[{:>4}s] {what}", self.started.elapsed().as_secs());
+        tracing::info!("{line}");
+        if let Ok(mut p) = self.progress.lock() {
+            p.push(what);
+        }
+    }
+
+    /// The progress lines so far, without their timestamps.
+    pub fn progress_lines(&self) -> Vec<String> {
+        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn client(&self) -> &Client {
@@ -111,6 +136,73 @@ impl Installer {
         .map_err(|e| format!("applying {t}: {e}"))
     }
 
+    /// Apply, retrying while an admission webhook does not answer yet (its pods are starting
+    /// or its CA is not injected), until `deadline`.
+    pub async fn apply_until(
+        &self,
+        t: &Target,
+        object: &Value,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        loop {
+            match self.apply(t, object).await {
+                Err(e) if is_webhook_error(&e) && Instant::now() < deadline => {
+                    tracing::debug!("{e}; retrying");
+                    tokio::time::sleep(self.poll.min(deadline - Instant::now())).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Delete an object (Helm's hook delete policies) and wait until it is gone, as Helm does,
+    /// so a re-created hook is not an apply to an object still terminating. Gone already is
+    /// fine.
+    pub async fn delete(&self, t: &Target, deadline: Instant) -> Result<(), String> {
+        let api = self.api(t).await?;
+        match api.delete(&t.name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => return Err(format!("deleting {t}: {e}")),
+        }
+        while self.get(t).await?.is_some() {
+            if Instant::now() >= deadline {
+                return Err(format!("deleting {t}: still there at the deadline"));
+            }
+            tokio::time::sleep(self.poll.min(deadline - Instant::now())).await;
+        }
+        Ok(())
+    }
+
+    /// What the Job's events say about a Job that is gone: complete, failed, or nothing.
+    async fn job_events(&self, t: &Target) -> Option<Readiness> {
+        let ns = t.namespace.as_deref()?;
+        let events: Api<Event> = Api::namespaced(self.client.clone(), ns);
+        let lp = ListParams::default().fields(&format!(
+            "involvedObject.kind=Job,involvedObject.name={}",
+            t.name
+        ));
+        let list = events.list(&lp).await.ok()?;
+        let mine = list.items.into_iter().filter(|e| {
+            e.involved_object.kind.as_deref() == Some("Job")
+                && e.involved_object.name.as_deref() == Some(t.name.as_str())
+        });
+        let mut found = None;
+        for e in mine {
+            match e.reason.as_deref() {
+                Some("Completed") => found = Some(Readiness::Ready),
+                Some(r @ ("BackoffLimitExceeded" | "DeadlineExceeded" | "PodFailurePolicy")) => {
+                    return Some(Readiness::Failed(format!(
+                        "job failed: {r} {}",
+                        e.message.unwrap_or_default()
+                    )))
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
     /// The object as the API server has it, if it exists.
     pub async fn get(&self, t: &Target) -> Result<Option<Value>, String> {
         let api = self.api(t).await?;
@@ -121,26 +213,63 @@ impl Installer {
         Ok(o.map(|o| serde_json::to_value(o).expect("objects serialise")))
     }
 
-    /// Poll until every target is ready, one fails, or `timeout` passes. Returns the targets
-    /// that did not become ready, with the last reason seen.
+    /// Poll until every target is ready, one fails, or `deadline` passes. Returns the targets
+    /// that did not become ready, with the last reason seen. A progress line is printed as
+    /// each target becomes ready.
+    ///
+    /// A Job that is gone counts as complete when it was read back complete before or its
+    /// events say so: the TTL controller deletes finished Jobs (`ttlSecondsAfterFinished`).
+    /// Otherwise a Job that vanished after its apply is an error, not something to wait for.
     pub async fn wait_ready(
         &self,
         targets: &[Target],
-        timeout: Duration,
+        deadline: Instant,
         ready: &(dyn Fn(&Target, &Value) -> Readiness + Sync),
     ) -> Result<(), Vec<(Target, String)>> {
-        let deadline = tokio::time::Instant::now() + timeout;
         let mut pending: Vec<Target> = targets.to_vec();
+        let mut missing: HashMap<String, u32> = HashMap::new();
         loop {
             let mut still = Vec::new();
             let mut failed = Vec::new();
             for t in pending {
+                let is_job = t.kind == "Job" && t.api_version.starts_with("batch/");
                 match self.get(&t).await {
                     Ok(Some(v)) => match ready(&t, &v) {
-                        Readiness::Ready => {}
+                        Readiness::Ready => {
+                            if is_job {
+                                if let Ok(mut c) = self.complete.lock() {
+                                    c.insert(t.to_string());
+                                }
+                            }
+                            self.progress(format!("{t} ready"));
+                        }
                         Readiness::Pending(why) => still.push((t, why)),
                         Readiness::Failed(why) => failed.push((t, why)),
                     },
+                    Ok(None) if is_job => {
+                        let seen = self
+                            .complete
+                            .lock()
+                            .is_ok_and(|c| c.contains(&t.to_string()));
+                        match (seen, self.job_events(&t).await) {
+                            (true, _) | (false, Some(Readiness::Ready)) => self
+                                .progress(format!("{t} ready (complete, then deleted by its TTL)")),
+                            (false, Some(Readiness::Failed(why))) => failed.push((t, why)),
+                            _ => {
+                                // One poll of grace: events are recorded asynchronously.
+                                let n = missing.entry(t.to_string()).or_default();
+                                *n += 1;
+                                let why = "does not exist: deleted before it was seen complete, \
+                                           and no Completed event"
+                                    .to_string();
+                                if *n > 1 {
+                                    failed.push((t, why));
+                                } else {
+                                    still.push((t, why));
+                                }
+                            }
+                        }
+                    }
                     Ok(None) => still.push((t, "does not exist".into())),
                     Err(e) => still.push((t, e)),
                 }
@@ -152,12 +281,12 @@ impl Installer {
             if still.is_empty() {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return Err(still);
             }
             tracing::debug!(pending = still.len(), "waiting for readiness");
             pending = still.into_iter().map(|(t, _)| t).collect();
-            tokio::time::sleep(self.poll.min(deadline - tokio::time::Instant::now())).await;
+            tokio::time::sleep(self.poll.min(deadline - Instant::now())).await;
         }
     }
 

@@ -2,9 +2,12 @@
 //! minor (a kind cluster with the branch's node image), wait until they run, prove each addon
 //! works with its smoke checks, and say why when something does not come up.
 //!
-//! Order (see [`plan::Phase`]): CRDs, until Established → namespaces → built-in objects, until
-//! Deployments, StatefulSets and DaemonSets are rolled out → admission webhooks and
-//! APIServices → custom resources → Jobs complete and APIServices available → smoke checks.
+//! Order, as `helm install` (see [`plan::Phase`], [`plan::hooks`]): CRDs, until Established →
+//! namespaces → fixtures (`e2e/<addon>/fixtures.yaml`) → per bundle, concurrently:
+//! pre-install hooks by weight, each Job waited for → built-in objects, until rolled out and
+//! Jobs complete → admission webhooks and APIServices, until served → custom resources →
+//! post-install hooks. `test` hooks are never applied. Then smoke checks for every bundle
+//! that came up. One deadline covers the whole install.
 
 mod install;
 pub mod kind;
@@ -12,14 +15,18 @@ pub mod plan;
 pub mod smoke;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
 pub use install::{by_kind, Installer, Target};
-use plan::{phase_of, waits_for, Phase, Readiness};
+use plan::{ca_injected, is_resource, phase_of, waits_for, HookEvent, Phase, Readiness};
 
 use crate::manifest::{Manifests, Object};
 
@@ -49,6 +56,8 @@ pub struct BundleObjects {
     pub bundle: String,
     pub namespace: String,
     pub objects: Vec<Object>,
+    /// `e2e/<addon>/fixtures.yaml`: applied right after the namespaces.
+    pub fixtures: Vec<Object>,
 }
 
 /// A Kubernetes client for the cluster `kubeconfig` names.
@@ -76,13 +85,16 @@ fn target(o: &Object, default_ns: &str) -> Target {
     }
 }
 
-/// Apply every bundle phase by phase, waiting where the next phase needs it. Problems are
-/// recorded per bundle; the install goes on so one report shows everything.
+/// Install every bundle as `helm install` would, under one deadline. CRDs, namespaces and
+/// fixtures go first for all bundles (a bundle's custom resources may use another's CRDs);
+/// then each bundle runs its own steps, all bundles concurrently (see [`install_bundle`]).
+/// Problems are recorded per bundle; the install goes on so one report shows everything.
 pub async fn install(
     installer: &Installer,
     sets: &[BundleObjects],
-    bundle_timeout: Duration,
+    timeout: Duration,
 ) -> Vec<BundleOutcome> {
+    let deadline = Instant::now() + timeout;
     let mut outcomes: Vec<BundleOutcome> = sets
         .iter()
         .map(|s| BundleOutcome {
@@ -91,96 +103,213 @@ pub async fn install(
             ..BundleOutcome::default()
         })
         .collect();
-    // Namespaces the bundles need that no bundle ships as an object.
+
+    // CRDs, until Established.
+    let mut crds: Vec<Vec<Target>> = vec![Vec::new(); sets.len()];
+    for (i, s) in sets.iter().enumerate() {
+        for o in s.objects.iter().filter(|o| is_resource(o)) {
+            if phase_of(o) == Phase::Crds {
+                let t = target(o, &s.namespace);
+                if apply_into(installer, &t, o, deadline, &mut outcomes[i]).await {
+                    crds[i].push(t);
+                }
+            }
+        }
+    }
+    let waits = crds
+        .iter()
+        .map(|targets| installer.wait_ready(targets, deadline, &by_kind));
+    for (i, r) in join_all(waits).await.into_iter().enumerate() {
+        record(&mut outcomes[i], r);
+    }
+
+    // Namespaces (shipped, and the bundles' own), then the fixtures that live in them.
     let shipped: BTreeSet<&str> = sets
         .iter()
         .flat_map(|s| s.objects.iter())
         .filter(|o| phase_of(o) == Phase::Namespaces)
         .map(|o| o.key.name.as_str())
         .collect();
-    let mut extra_namespaces: Vec<(usize, Object)> = Vec::new();
     let mut seen = BTreeSet::new();
     for (i, s) in sets.iter().enumerate() {
-        if CLUSTER_NAMESPACES.contains(&s.namespace.as_str())
-            || shipped.contains(s.namespace.as_str())
-            || !seen.insert(s.namespace.clone())
+        let mut namespaces: Vec<Object> = s
+            .objects
+            .iter()
+            .filter(|o| is_resource(o) && phase_of(o) == Phase::Namespaces)
+            .cloned()
+            .collect();
+        if !CLUSTER_NAMESPACES.contains(&s.namespace.as_str())
+            && !shipped.contains(s.namespace.as_str())
+            && seen.insert(s.namespace.clone())
         {
-            continue;
+            namespaces.push(namespace_object(&s.namespace));
         }
-        extra_namespaces.push((i, namespace_object(&s.namespace)));
+        for o in namespaces.iter().chain(&s.fixtures) {
+            let t = target(o, &s.namespace);
+            apply_into(installer, &t, o, deadline, &mut outcomes[i]).await;
+        }
     }
 
-    for phase in [
-        Phase::Crds,
-        Phase::Namespaces,
-        Phase::Workloads,
-        Phase::Admission,
-        Phase::CustomResources,
-    ] {
-        let span = tracing::info_span!("phase", phase = ?phase);
-        let _enter = span.enter();
-        let mut waits: Vec<Vec<Target>> = vec![Vec::new(); sets.len()];
-        let mut batch: Vec<(usize, &Object)> = sets
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.objects.iter().map(move |o| (i, o)))
-            .filter(|(_, o)| phase_of(o) == phase && !is_test_hook(o))
-            .collect();
-        if phase == Phase::Namespaces {
-            batch.extend(extra_namespaces.iter().map(|(i, o)| (*i, o)));
-        }
-        for (i, o) in batch {
-            let t = target(o, &sets[i].namespace);
-            match installer.apply(&t, &o.value).await {
-                Ok(()) => outcomes[i].applied += 1,
-                Err(e) => outcomes[i].problems.push(e),
-            }
-            let group = o.key.group.as_str();
-            // Jobs wait until admission is up (cert-manager's startupapicheck needs its webhook).
-            let wait_now = match phase {
-                Phase::Crds => true,
-                Phase::Workloads => waits_for(group, &o.key.kind) && o.key.kind != "Job",
-                _ => false,
-            };
-            if wait_now {
-                waits[i].push(t);
-            }
-        }
-        if phase == Phase::CustomResources {
-            // Last: Jobs complete and APIServices available.
-            for (i, s) in sets.iter().enumerate() {
-                for o in &s.objects {
-                    let late = (o.key.group == "batch" && o.key.kind == "Job")
-                        || (o.key.group == "apiregistration.k8s.io" && o.key.kind == "APIService");
-                    if late {
-                        waits[i].push(target(o, &s.namespace));
-                    }
-                }
-            }
-        }
-        for (i, targets) in waits.into_iter().enumerate() {
-            if targets.is_empty() {
-                continue;
-            }
-            if let Err(not_ready) = installer
-                .wait_ready(&targets, bundle_timeout, &by_kind)
-                .await
-            {
-                for (t, why) in not_ready {
-                    outcomes[i].problems.push(format!("{t} not ready: {why}"));
-                }
-            }
-        }
-    }
-    outcomes
+    let runs = sets
+        .iter()
+        .zip(outcomes)
+        .map(|(s, out)| install_bundle(installer, s, out, deadline));
+    join_all(runs).await
 }
 
-/// `helm test` pods: `helm install` does not run them, so neither does the e2e install.
-fn is_test_hook(o: &Object) -> bool {
-    o.value
-        .pointer("/metadata/annotations/helm.sh~1hook")
-        .and_then(Value::as_str)
-        .is_some_and(|h| h.split(',').any(|h| h.trim().starts_with("test")))
+/// One bundle's steps after CRDs and namespaces, as `helm install` runs them: pre-install
+/// hooks (each Job waited for); resources, with Deployments, StatefulSets, DaemonSets and Jobs
+/// waited for right after they are applied (a Job's TTL may delete it soon after it
+/// finishes); admission webhooks and APIServices, until served; custom resources (retried
+/// while their webhooks start); post-install hooks.
+async fn install_bundle(
+    installer: &Installer,
+    s: &BundleObjects,
+    mut out: BundleOutcome,
+    deadline: Instant,
+) -> BundleOutcome {
+    // Goes on after a CRD problem: the report should show everything that does not come up.
+    if !run_hooks(installer, s, HookEvent::PreInstall, deadline, &mut out).await {
+        return out;
+    }
+    for phase in [Phase::Workloads, Phase::Admission, Phase::CustomResources] {
+        let mut waits = Vec::new();
+        let mut webhooks = Vec::new();
+        for o in s
+            .objects
+            .iter()
+            .filter(|o| is_resource(o) && phase_of(o) == phase)
+        {
+            let t = target(o, &s.namespace);
+            if apply_into(installer, &t, o, deadline, &mut out).await {
+                if o.key.group == "admissionregistration.k8s.io" {
+                    webhooks.push(t);
+                } else if waits_for(&o.key.group, &o.key.kind) {
+                    waits.push(t);
+                }
+            }
+        }
+        let ready = installer.wait_ready(&waits, deadline, &by_kind).await;
+        record(&mut out, ready);
+        let served = installer
+            .wait_ready(&webhooks, deadline, &|_, v| ca_injected(v))
+            .await;
+        record(&mut out, served);
+    }
+    // Helm stops at the first error; post-install Jobs would only add noise then.
+    if out.problems.is_empty() {
+        run_hooks(installer, s, HookEvent::PostInstall, deadline, &mut out).await;
+    }
+    if out.problems.is_empty() {
+        installer.progress(format!("{} installed", s.bundle));
+    }
+    out
+}
+
+/// Run one event's hooks in Helm's order, honouring `helm.sh/hook-delete-policy`; each Job
+/// is waited for before the next hook. False when a hook failed (Helm stops there).
+async fn run_hooks(
+    installer: &Installer,
+    s: &BundleObjects,
+    event: HookEvent,
+    deadline: Instant,
+    out: &mut BundleOutcome,
+) -> bool {
+    let hooks = plan::hooks(&s.objects, event);
+    let mut ok = true;
+    for (o, h) in &hooks {
+        let t = target(o, &s.namespace);
+        if h.deletes("before-hook-creation") {
+            if let Err(e) = installer.delete(&t, deadline).await {
+                out.problems.push(e);
+            }
+        }
+        if !apply_into(installer, &t, o, deadline, out).await {
+            ok = false;
+            break;
+        }
+        if waits_for(&o.key.group, &o.key.kind) {
+            if let Err(not_ready) = installer.wait_ready(&[t], deadline, &by_kind).await {
+                for (t, why) in not_ready {
+                    out.problems
+                        .push(format!("{t} ({} hook) not ready: {why}", event.name()));
+                }
+                ok = false;
+                break;
+            }
+        }
+    }
+    let policy = if ok { "hook-succeeded" } else { "hook-failed" };
+    for (o, _) in hooks.iter().filter(|(_, h)| h.deletes(policy)) {
+        if let Err(e) = installer.delete(&target(o, &s.namespace), deadline).await {
+            out.problems.push(e);
+        }
+    }
+    ok
+}
+
+async fn apply_into(
+    installer: &Installer,
+    t: &Target,
+    o: &Object,
+    deadline: Instant,
+    out: &mut BundleOutcome,
+) -> bool {
+    match installer.apply_until(t, &o.value, deadline).await {
+        Ok(()) => {
+            out.applied += 1;
+            true
+        }
+        Err(e) => {
+            out.problems.push(e);
+            false
+        }
+    }
+}
+
+fn record(out: &mut BundleOutcome, r: Result<(), Vec<(Target, String)>>) {
+    if let Err(not_ready) = r {
+        for (t, why) in not_ready {
+            out.problems.push(format!("{t} not ready: {why}"));
+        }
+    }
+}
+
+/// Poll every future to completion, concurrently on this task (they borrow the installer,
+/// so spawned tasks would not do).
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (f, d) in futures.iter_mut().zip(done.iter_mut()) {
+            if d.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *d = Some(v),
+                    Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}
+
+/// `e2e/<addon>/fixtures.yaml` under `repo`: objects a real platform provides beside the
+/// addon (a Secret its values name), with throwaway values. None when the file is absent.
+pub fn load_fixtures(repo: &Path, addon: &str) -> Result<Vec<Object>, String> {
+    let file = repo.join("e2e").join(addon).join("fixtures.yaml");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(Vec::new());
+    };
+    Manifests::parse(&text)
+        .map(|m| m.objects().to_vec())
+        .map_err(|e| format!("{}: {e}", file.display()))
 }
 
 fn namespace_object(name: &str) -> Object {
@@ -199,14 +328,21 @@ fn namespace_object(name: &str) -> Object {
     }
 }
 
-/// Run each addon's smoke checks (`e2e/<addon>/smoke.yaml` under `repo`).
+/// Run the smoke checks (`e2e/<addon>/smoke.yaml` under `repo`) of every bundle that came up,
+/// whatever happened to the others.
 pub async fn run_smoke(
     installer: &Installer,
     repo: &Path,
     sets: &[BundleObjects],
+    outcomes: &[BundleOutcome],
 ) -> Vec<SmokeOutcome> {
     let mut out = Vec::new();
-    for s in sets {
+    let up = |s: &&BundleObjects| {
+        outcomes
+            .iter()
+            .any(|o| o.bundle == s.bundle && o.problems.is_empty())
+    };
+    for s in sets.iter().filter(up) {
         let file = repo.join("e2e").join(&s.bundle).join("smoke.yaml");
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
@@ -225,6 +361,8 @@ pub async fn run_smoke(
         };
         for c in checks {
             let result = smoke_check(installer, &s.namespace, &c).await;
+            let state = if result.is_ok() { "passed" } else { "FAILED" };
+            installer.progress(format!("smoke {} {state}: {}", s.bundle, c.name));
             out.push(SmokeOutcome {
                 addon: s.bundle.clone(),
                 check: c.name.clone(),
@@ -237,11 +375,13 @@ pub async fn run_smoke(
 }
 
 async fn smoke_check(installer: &Installer, ns: &str, c: &smoke::SmokeCheck) -> Result<(), String> {
-    let timeout = Duration::from_secs(c.timeout_seconds);
+    let deadline = Instant::now() + Duration::from_secs(c.timeout_seconds);
     if let Some(docs) = &c.apply {
         let m = Manifests::parse(docs).map_err(|e| format!("apply: {e}"))?;
         for o in m.objects() {
-            installer.apply(&target(o, ns), &o.value).await?;
+            installer
+                .apply_until(&target(o, ns), &o.value, deadline)
+                .await?;
         }
     }
     let targets: Vec<Target> = c
@@ -267,7 +407,7 @@ async fn smoke_check(installer: &Installer, ns: &str, c: &smoke::SmokeCheck) -> 
         plan::conditioned(&v["status"], cond, &format!("{cond} is not True yet"))
     };
     installer
-        .wait_ready(&targets, timeout, &ready)
+        .wait_ready(&targets, deadline, &ready)
         .await
         .map_err(|v| {
             v.iter()
@@ -276,7 +416,6 @@ async fn smoke_check(installer: &Installer, ns: &str, c: &smoke::SmokeCheck) -> 
                 .join("; ")
         })?;
     if let Some(path) = &c.get {
-        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let r = installer.get_path(path).await;
             match (&r, &c.expect) {

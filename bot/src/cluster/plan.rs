@@ -41,6 +41,175 @@ fn is_builtin_group(group: &str) -> bool {
     group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io")
 }
 
+/// A `helm install` lifecycle event this install runs hooks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookEvent {
+    PreInstall,
+    PostInstall,
+}
+
+impl HookEvent {
+    /// As written in `helm.sh/hook`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HookEvent::PreInstall => "pre-install",
+            HookEvent::PostInstall => "post-install",
+        }
+    }
+}
+
+/// What an object's `helm.sh/hook*` annotations say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    /// `helm.sh/hook`, split on commas.
+    pub events: Vec<String>,
+    /// `helm.sh/hook-weight`; default 0.
+    pub weight: i64,
+    /// `helm.sh/hook-delete-policy`; Helm's default is `before-hook-creation`.
+    pub delete: Vec<String>,
+}
+
+impl Hook {
+    pub fn deletes(&self, policy: &str) -> bool {
+        self.delete.iter().any(|d| d == policy)
+    }
+}
+
+fn annotation<'a>(o: &'a Object, key: &str) -> Option<&'a str> {
+    o.value["metadata"]["annotations"][key].as_str()
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The object's hook annotations, when it is a Helm hook (`helm template` keeps them).
+pub fn hook_of(o: &Object) -> Option<Hook> {
+    let events = split(annotation(o, "helm.sh/hook")?);
+    let weight = annotation(o, "helm.sh/hook-weight")
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(0);
+    let delete = annotation(o, "helm.sh/hook-delete-policy")
+        .map(split)
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| vec!["before-hook-creation".into()]);
+    Some(Hook {
+        events,
+        weight,
+        delete,
+    })
+}
+
+/// Whether `helm install` creates `o` as a plain resource (not a hook of any event).
+pub fn is_resource(o: &Object) -> bool {
+    hook_of(o).is_none()
+}
+
+/// The hooks `helm install` runs for `event`, in its order: by weight, then kind (so a hook's
+/// ServiceAccount and RBAC come before its Job at equal weight), then name. `test` hooks are
+/// never part of an install.
+pub fn hooks(objects: &[Object], event: HookEvent) -> Vec<(&Object, Hook)> {
+    let mut out: Vec<(&Object, Hook)> = objects
+        .iter()
+        .filter_map(|o| hook_of(o).map(|h| (o, h)))
+        .filter(|(_, h)| h.events.iter().any(|e| e == event.name()))
+        .collect();
+    out.sort_by(|(a, ha), (b, hb)| {
+        (ha.weight, kind_rank(&a.key.kind), &a.key.name).cmp(&(
+            hb.weight,
+            kind_rank(&b.key.kind),
+            &b.key.name,
+        ))
+    });
+    out
+}
+
+/// Helm's install order of kinds (`releaseutil.InstallOrder`); unknown kinds go last.
+pub fn kind_rank(kind: &str) -> usize {
+    const ORDER: &[&str] = &[
+        "PriorityClass",
+        "Namespace",
+        "NetworkPolicy",
+        "ResourceQuota",
+        "LimitRange",
+        "PodSecurityPolicy",
+        "PodDisruptionBudget",
+        "ServiceAccount",
+        "Secret",
+        "ConfigMap",
+        "StorageClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "DaemonSet",
+        "Pod",
+        "ReplicationController",
+        "ReplicaSet",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "IngressClass",
+        "Ingress",
+        "APIService",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ];
+    ORDER.iter().position(|k| *k == kind).unwrap_or(ORDER.len())
+}
+
+/// Whether an apply failed because an admission webhook did not answer yet (its pods are
+/// starting, or its CA is not injected): worth retrying until the deadline.
+pub fn is_webhook_error(message: &str) -> bool {
+    [
+        "failed calling webhook",
+        "connection refused",
+        "no endpoints available for service",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
+/// Whether a webhook configuration is served yet: cert-manager's cainjector fills `caBundle`
+/// of configurations annotated `cert-manager.io/inject-ca-from*`; until then calls fail TLS.
+pub fn ca_injected(v: &Value) -> Readiness {
+    let injected = v["metadata"]["annotations"].as_object().is_some_and(|a| {
+        a.keys()
+            .any(|k| k.starts_with("cert-manager.io/inject-ca-from"))
+    });
+    if !injected {
+        return Readiness::Ready;
+    }
+    let empty: Vec<&str> = v["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| {
+            w["clientConfig"]["caBundle"]
+                .as_str()
+                .is_none_or(str::is_empty)
+        })
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    if empty.is_empty() {
+        Readiness::Ready
+    } else {
+        Readiness::Pending(format!(
+            "caBundle not injected yet for {}",
+            empty.join(", ")
+        ))
+    }
+}
+
 /// What the API server says about one object's readiness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Readiness {
@@ -142,7 +311,8 @@ pub fn readiness(group: &str, kind: &str, v: &Value) -> Readiness {
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             conditioned(status, "Established", "not Established yet")
         }
-        ("apiregistration.k8s.io", "APIService") => {
+        ("apiregistration.k8s.io", "APIService")
+        | ("monitoring.coreos.com", "Prometheus" | "Alertmanager") => {
             conditioned(status, "Available", "not Available yet")
         }
         _ => Readiness::Ready,
@@ -157,6 +327,7 @@ pub fn waits_for(group: &str, kind: &str) -> bool {
             | ("batch", "Job")
             | ("apiextensions.k8s.io", "CustomResourceDefinition")
             | ("apiregistration.k8s.io", "APIService")
+            | ("monitoring.coreos.com", "Prometheus" | "Alertmanager")
     )
 }
 
@@ -279,5 +450,82 @@ mod tests {
             readiness("apps", "StatefulSet", &sts),
             Readiness::Pending("rolling update in progress".into())
         );
+    }
+
+    fn objects(yaml: &str) -> Vec<Object> {
+        crate::manifest::Manifests::parse(yaml)
+            .unwrap()
+            .objects()
+            .to_vec()
+    }
+
+    #[test]
+    fn hooks_are_ordered_by_weight_then_kind_then_name() {
+        let o = objects(
+            r#"
+apiVersion: batch/v1
+kind: Job
+metadata: {name: a-job, annotations: {helm.sh/hook: "pre-install,pre-upgrade"}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: z-sa, annotations: {helm.sh/hook: pre-install}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: early, annotations: {helm.sh/hook: pre-install, helm.sh/hook-weight: "-5", helm.sh/hook-delete-policy: "hook-succeeded, hook-failed"}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: later, annotations: {helm.sh/hook: "post-install"}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: t, annotations: {helm.sh/hook: test}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: plain}
+"#,
+        );
+        let names = |e| {
+            hooks(&o, e)
+                .iter()
+                .map(|(o, _)| o.key.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(HookEvent::PreInstall), ["early", "z-sa", "a-job"]);
+        assert_eq!(names(HookEvent::PostInstall), ["later"]);
+        let by = |n: &str| o.iter().find(|o| o.key.name == n).unwrap();
+        let early = hook_of(by("early")).unwrap();
+        assert_eq!(early.weight, -5);
+        assert!(early.deletes("hook-failed") && !early.deletes("before-hook-creation"));
+        assert!(
+            hook_of(by("a-job"))
+                .unwrap()
+                .deletes("before-hook-creation"),
+            "Helm's default policy"
+        );
+        assert!(!is_resource(by("t")) && is_resource(by("plain")));
+    }
+
+    #[test]
+    fn a_cainjector_webhook_serves_once_its_ca_bundle_is_filled() {
+        let empty = json!({"metadata": {"annotations": {"cert-manager.io/inject-ca-from-secret": "cm/ca"}},
+            "webhooks": [{"name": "webhook.cert-manager.io", "clientConfig": {"service": {}}}]});
+        assert!(
+            matches!(ca_injected(&empty), Readiness::Pending(m) if m.contains("webhook.cert-manager.io"))
+        );
+        let mut filled = empty.clone();
+        filled["webhooks"][0]["clientConfig"]["caBundle"] = json!("Q0E=");
+        assert_eq!(ca_injected(&filled), Readiness::Ready);
+        // Not cainjector's: someone else (a post-install certgen patch) fills it later.
+        assert_eq!(
+            ca_injected(&json!({"webhooks": [{"name": "x", "clientConfig": {}}]})),
+            Readiness::Ready
+        );
+        assert!(is_webhook_error(
+            "applying Issuer cm/x: ApiError: Internal error occurred: failed calling webhook \"webhook.cert-manager.io\""
+        ));
     }
 }

@@ -1,15 +1,34 @@
 //! `ake-bot e2e`: one branch on a kind cluster.
+//!
+//! `--work-tree` (with `--branch`) says the work tree holds the branch, as `render --branch`
+//! does: the workspace then reads that branch from the work tree, so a pull request's merge
+//! checkout is installed as the branch it targets (see `dispatch`). `--dry-run` prints what
+//! would be installed and from where, and needs neither kind nor a container engine.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
 use crate::cli::E2eArgs;
+use crate::cluster::kind;
+use crate::config;
+use crate::git::Tree;
 use crate::jobs::e2e::{self, E2eReport, E2eRequest};
 use crate::jobs::JobError;
+use crate::manifest::Manifests;
 use crate::output::{Reply, Text};
-use crate::workspace::{Settings, View};
+use crate::workspace::{Origin, Settings, View, Workspace};
 use crate::ExitStatus;
 
 pub async fn run(settings: Settings, args: &E2eArgs) -> Result<Reply, JobError> {
+    let ws = super::open(settings, View::Local).await?;
+    if args.dry_run {
+        let plan = plan(&ws, args).await?;
+        let text = plan_text(&plan);
+        return Ok(Reply::new("plan", &plan, text));
+    }
     let req = E2eRequest {
         branch: args.branch.clone(),
         keep: args.keep,
@@ -17,7 +36,6 @@ pub async fn run(settings: Settings, args: &E2eArgs) -> Result<Reply, JobError> 
         kubeconfig: args.kubeconfig.clone(),
         kind: args.kind.clone(),
     };
-    let ws = super::open(settings, View::Local).await?;
     // Missing kind or container engine, bad config, branch not cut: could not run (exit 2).
     let report = e2e::e2e(&ws, &req).await?;
     let status = if report.ok {
@@ -25,10 +43,126 @@ pub async fn run(settings: Settings, args: &E2eArgs) -> Result<Reply, JobError> 
     } else {
         ExitStatus::Failure
     };
-    Ok(Reply::new("report", &report, text(&report)).status(status))
+    Ok(Reply::new("report", &report, text(&report, args)).status(status))
 }
 
-fn text(report: &E2eReport) -> String {
+/// What `e2e` would install: the same branch, tree and renders `jobs::e2e` reads (the
+/// branch it defaults to, `Workspace::branch_files`, the committed renders).
+#[derive(Debug, Clone, Serialize)]
+pub struct E2ePlan {
+    pub branch: String,
+    pub kubernetes: String,
+    pub image: String,
+    /// Where the branch's renders are read from.
+    pub origin: Origin,
+    /// `work tree`, `origin/release-1.32`, `release-1.32`.
+    pub from: String,
+    /// The commit, when read from git.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The kind cluster that would be created (`None` with `--kubeconfig`).
+    pub cluster: Option<String>,
+    /// `e2e/<branch>/kind.yaml`, when the branch has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind_config: Option<PathBuf>,
+    pub bundles: Vec<PlannedBundle>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedBundle {
+    pub bundle: String,
+    pub namespace: String,
+    /// The render, relative to the repository root.
+    pub file: PathBuf,
+    pub objects: usize,
+    /// sha256 of the render's text, to compare with a file.
+    pub sha256: String,
+}
+
+async fn plan(ws: &Workspace, args: &E2eArgs) -> Result<E2ePlan, JobError> {
+    let name = args
+        .branch
+        .clone()
+        .unwrap_or_else(|| ws.checkout().to_string());
+    let branch = ws.branch(&name)?.clone();
+    let files = ws.branch_files(&branch).await?;
+    if files.origin == Origin::NotCut {
+        return Err(JobError::Git(format!(
+            "{name} is not cut yet: no local or origin branch"
+        )));
+    }
+    if let Some(p) = files.bundles.problems.first() {
+        return Err(JobError::Config(config::ConfigErrors(p.errors.clone())));
+    }
+    let mut bundles = Vec::new();
+    for lb in &files.bundles.loaded {
+        let file = lb.bundle.rendered_file();
+        let text = lb.rendered.as_deref().ok_or_else(|| {
+            JobError::Git(format!(
+                "{}: no committed render; run `ake-bot render`",
+                file.display()
+            ))
+        })?;
+        let m = Manifests::parse(text)
+            .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
+        bundles.push(PlannedBundle {
+            bundle: lb.bundle.name.to_string(),
+            namespace: lb.bundle.namespace.clone(),
+            file,
+            objects: m.objects().len(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        });
+    }
+    let kind_config = PathBuf::from("e2e").join(&name).join("kind.yaml");
+    Ok(E2ePlan {
+        kubernetes: branch.kubernetes.to_string(),
+        image: branch.kind_image.clone(),
+        from: files.origin.label(),
+        origin: files.origin,
+        commit: match &files.tree {
+            Some(Tree::Commit { commit, .. }) => Some(commit.clone()),
+            _ => None,
+        },
+        cluster: args.kubeconfig.is_none().then(|| kind::cluster_name(&name)),
+        kind_config: ws.repo().join(&kind_config).exists().then_some(kind_config),
+        bundles,
+        branch: name,
+    })
+}
+
+fn plan_text(p: &E2ePlan) -> String {
+    let mut out = Text::default();
+    let commit = p
+        .commit
+        .as_deref()
+        .map_or(String::new(), |c| format!(" at {c:.12}"));
+    out.line(format!(
+        "━━━━ {} (Kubernetes {}, {}) from {}{commit} ━━━━",
+        p.branch, p.kubernetes, p.image, p.from
+    ));
+    match &p.cluster {
+        Some(c) => out.line(format!(
+            "  kind cluster {c} (context kind-{c}){}",
+            p.kind_config
+                .as_ref()
+                .map_or(String::new(), |k| format!(" with {}", k.display()))
+        )),
+        None => out.line("  into the cluster of --kubeconfig"),
+    }
+    for b in &p.bundles {
+        out.line(format!(
+            "  {:<24} {:>4} objects  {}  sha256 {:.12}",
+            b.bundle,
+            b.objects,
+            b.file.display(),
+            b.sha256
+        ));
+    }
+    out.line("(dry run: no cluster created, nothing applied)");
+    out.into_string()
+}
+
+fn text(report: &E2eReport, args: &E2eArgs) -> String {
     let mut out = Text::default();
     out.line(format!(
         "━━━━ {} (Kubernetes {}, {}) on {} ━━━━",
@@ -64,8 +198,41 @@ fn text(report: &E2eReport) -> String {
             out.line(format!("    {d}"));
         }
     }
-    if report.cluster.is_some() && !report.deleted {
-        out.line("  (the cluster was kept)");
+    if let (Some(c), false) = (&report.cluster, report.deleted) {
+        for l in kept_cluster(c, &args.kind) {
+            out.line(l);
+        }
     }
     out.into_string()
+}
+
+/// How to reach a kind cluster that was kept, and how to remove it. The kubeconfig the run
+/// used lived in its temporary directory, which is gone: kind writes a fresh one on request.
+pub(crate) fn kept_cluster(name: &str, kind: &std::path::Path) -> Vec<String> {
+    let kind = kind.display();
+    vec![
+        format!("  the cluster {name} was kept:"),
+        format!("    {kind} export kubeconfig --name {name}    # adds context kind-{name} to ~/.kube/config"),
+        format!("    {kind} get kubeconfig --name {name} > {name}.kubeconfig    # or a file of its own"),
+        format!("    kubectl --context kind-{name} get pods -A"),
+        format!("    {kind} export logs ./kind-logs --name {name}"),
+        format!("    {kind} delete cluster --name {name}    # when done"),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_cluster_says_how_to_reach_and_delete_it() {
+        let lines = kept_cluster("ake-bot-release-1-32", std::path::Path::new("kind")).join("\n");
+        for needle in [
+            "kind export kubeconfig --name ake-bot-release-1-32",
+            "kubectl --context kind-ake-bot-release-1-32",
+            "kind delete cluster --name ake-bot-release-1-32",
+        ] {
+            assert!(lines.contains(needle), "{needle} in:\n{lines}");
+        }
+    }
 }

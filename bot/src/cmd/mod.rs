@@ -38,7 +38,13 @@ pub async fn dispatch(cli: &Cli) -> (&'static str, Reply) {
             release::run(settings(g, Some(&a.github)), a).await,
         ),
         Command::Validate(a) => ("validate", validate::run(settings(g, None), a).await),
-        Command::E2e(a) => ("e2e", e2e::run(settings(g, None), a).await),
+        Command::E2e(a) => {
+            let mut s = settings(g, None);
+            if a.work_tree {
+                s.worktree_branch = a.branch.clone();
+            }
+            ("e2e", e2e::run(s, a).await)
+        }
         Command::Matrix(a) => ("matrix", matrix::run(settings(g, None), a, g.output).await),
         Command::Backport(a) => (
             "backport",

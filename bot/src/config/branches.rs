@@ -110,7 +110,9 @@ fn default_tag_format() -> String {
 struct RawMain {
     /// The Kubernetes minor `main` targets. Required.
     kubernetes: KubeMinor,
-    /// The kind node image e2e uses for `main`. Required.
+    /// The kind node image e2e uses for `main`, pinned by the digest kind's release notes
+    /// list for the kind release in use (`kindest/node:v1.33.1@sha256:…`); `check` warns
+    /// about a tag without a digest. Required.
     kind_image: String,
     /// Caps on addon versions for `main` (addon → constraint). Default: none.
     #[serde(default)]
@@ -128,7 +130,7 @@ struct RawRelease {
     name: Option<BranchName>,
     /// The Kubernetes minor this branch serves. Required.
     kubernetes: KubeMinor,
-    /// The kind node image e2e uses. Required.
+    /// The kind node image e2e uses, pinned by digest as for `main`. Required.
     kind_image: String,
     /// `maintained`, `frozen` or `eol`. Default: `maintained`.
     #[serde(default = "default_status")]
@@ -262,6 +264,9 @@ pub struct Train {
     pub schemas: Option<PathBuf>,
     /// URL template for schemas not in the cache.
     pub schema_url: Option<String>,
+    /// What is allowed but unwise, each at its line (`check` prints them; they fail nothing):
+    /// a `kind_image` given by tag without a digest.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Train {
@@ -388,6 +393,7 @@ pub fn parse(
     }
 
     // (branch, where its name is written — `None` when derived from its minor —, its minor).
+    let mut warnings = Vec::new();
     let mut branches: Vec<(TrainBranch, Option<Pos>, Pos)> = Vec::new();
     let main_minor = main
         .as_ref()
@@ -405,9 +411,26 @@ pub fn parse(
             (Some((n, _)), false) => n.clone(),
             (None, false) => kubernetes.release_branch(),
         };
-        if let (Some((image, pos)), _) = (&b.kind_image, ()) {
-            if image.trim().is_empty() {
-                r.error(*pos, format!("branch {name}: kind_image is empty"));
+        if let Some((image, pos)) = &b.kind_image {
+            match check_kind_image(image) {
+                KindImage::Empty => r.error(*pos, format!("branch {name}: kind_image is empty")),
+                KindImage::BadDigest(why) => {
+                    let e = r
+                        .at(*pos, format!("branch {name}: kind_image {image:?}: {why}"))
+                        .hint(KIND_IMAGE_HINT);
+                    r.errors.push(e);
+                }
+                KindImage::TagOnly => warnings.push(
+                    r.at(
+                        *pos,
+                        format!(
+                            "branch {name}: kind_image {image:?} is a tag without a digest: \
+                             kind node images are built per kind release, and the tag moves"
+                        ),
+                    )
+                    .hint(KIND_IMAGE_HINT),
+                ),
+                KindImage::Pinned => {}
             }
         }
         if let Some(m) = name.release_minor() {
@@ -532,7 +555,50 @@ pub fn parse(
         support_window,
         schemas: schemas.map(|d| repo_root.join(d)),
         schema_url: schema_url.map(|(s, _)| s),
+        warnings,
     })
+}
+
+const KIND_IMAGE_HINT: &str =
+    "use the image with the @sha256 digest that kind's release notes list \
+     for the kind version e2e runs with, e.g. \"kindest/node:v1.33.1@sha256:<64 hex digits>\"";
+
+/// What a `kind_image` value is.
+#[derive(Debug, PartialEq, Eq)]
+enum KindImage {
+    Empty,
+    /// `kindest/node:v1.33.1`: works, but the tag may point at an image built for another
+    /// kind release than the one e2e runs (kind's release notes say to use the digest).
+    TagOnly,
+    /// `…@sha256:<64 lowercase hex>`.
+    Pinned,
+    /// An `@` that is not followed by a sha256 digest kind can pull.
+    BadDigest(&'static str),
+}
+
+fn check_kind_image(image: &str) -> KindImage {
+    let image = image.trim();
+    if image.is_empty() {
+        return KindImage::Empty;
+    }
+    let Some((name, digest)) = image.split_once('@') else {
+        return KindImage::TagOnly;
+    };
+    if name.is_empty() {
+        return KindImage::BadDigest("no image name before the digest");
+    }
+    match digest.strip_prefix("sha256:") {
+        None => KindImage::BadDigest("the digest must be sha256:<64 hex digits>"),
+        Some(hex)
+            if hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            KindImage::Pinned
+        }
+        Some(_) => KindImage::BadDigest("a sha256 digest is 64 lowercase hex digits"),
+    }
 }
 
 /// One `[main]` or `[[release]]` table: every field, every problem.
@@ -897,5 +963,50 @@ mod tests {
             e.lines().filter(|l| l.starts_with("branches.toml")).count() >= 4,
             "{e}"
         );
+    }
+
+    const D133: &str =
+        "kindest/node:v1.33.1@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f";
+
+    #[test]
+    fn a_kind_image_by_tag_is_a_warning_at_its_line_and_a_digest_is_not() {
+        let train = parse_ok(&format!(
+            "[main]\nkubernetes = \"1.33\"\nkind_image = \"{D133}\"\n\
+             [[release]]\nkubernetes = \"1.32\"\nkind_image = \"kindest/node:v1.32.5\"\n"
+        ));
+        let w: Vec<String> = train.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with(
+                "branches.toml:6:14: branch release-1.32: kind_image \"kindest/node:v1.32.5\" is a tag without a digest"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w[0].contains("hint: use the image with the @sha256 digest"),
+            "{w:?}"
+        );
+        assert_eq!(train.main().kind_image, D133);
+    }
+
+    #[test]
+    fn a_malformed_kind_image_digest_is_an_error() {
+        for (image, why) in [
+            ("kindest/node:v1.33.1@sha256:abc", "64 lowercase hex digits"),
+            ("kindest/node:v1.33.1@sha512:abc", "must be sha256:"),
+            ("@sha256:050072256b9a903bd914c0b2866828150cb229cea0efe5892e2b644d5dd3b34f", "no image name"),
+            (
+                "kindest/node:v1.33.1@sha256:050072256B9A903BD914C0B2866828150CB229CEA0EFE5892E2B644D5DD3B34F",
+                "64 lowercase hex digits",
+            ),
+        ] {
+            let e = parse_err(&format!(
+                "[main]\nkubernetes = \"1.33\"\nkind_image = \"{image}\"\n"
+            ));
+            assert!(
+                e.starts_with("branches.toml:3:14: branch main: kind_image") && e.contains(why),
+                "{image}: {e}"
+            );
+        }
     }
 }

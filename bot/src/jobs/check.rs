@@ -16,6 +16,9 @@ pub struct CheckReport {
     pub summary: Vec<String>,
     #[serde(skip)]
     pub problems: Vec<Problem>,
+    /// Allowed but unwise (a `kind_image` by tag without a digest): printed, annotated under
+    /// GitHub Actions, never a failure.
+    pub warnings: Vec<Problem>,
 }
 
 impl CheckReport {
@@ -41,6 +44,7 @@ pub async fn check(settings: &Settings) -> CheckReport {
             return CheckReport {
                 summary,
                 problems: vec![Problem::new(e.to_string())],
+                warnings: Vec::new(),
             }
         }
     };
@@ -78,9 +82,14 @@ pub async fn check(settings: &Settings) -> CheckReport {
         }
         Err(e) => problems.push(ConfigError::new(config::BUNDLES_DIR, e.to_string())),
     }
+    let warnings = train
+        .as_ref()
+        .map(|t| t.warnings.iter().map(Problem::from_config).collect())
+        .unwrap_or_default();
     CheckReport {
         summary,
         problems: problems.iter().map(Problem::from_config).collect(),
+        warnings,
     }
 }
 

@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::JobError;
 use crate::cluster::{
-    client_for, install, kind, run_smoke, BundleObjects, BundleOutcome, Installer, SmokeOutcome,
+    client_for, install, kind, load_fixtures, run_smoke, BundleObjects, BundleOutcome, Installer,
+    SmokeOutcome,
 };
 use crate::config::{self, BranchStatus};
 use crate::manifest::Manifests;
@@ -22,7 +23,8 @@ pub struct E2eRequest {
     pub branch: Option<String>,
     /// Keep the kind cluster afterwards (to look at it).
     pub keep: bool,
-    /// How long each bundle may take to become ready.
+    /// The install's one deadline: bundles install concurrently, so this is also how long
+    /// each bundle may take.
     pub bundle_timeout: Duration,
     /// Use this cluster instead of creating a kind cluster.
     pub kubeconfig: Option<PathBuf>,
@@ -76,10 +78,13 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         })?;
         let m = Manifests::parse(text)
             .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
+        let bundle = lb.bundle.name.to_string();
+        let fixtures = load_fixtures(ws.repo(), &bundle).map_err(JobError::Git)?;
         sets.push(BundleObjects {
-            bundle: lb.bundle.name.to_string(),
+            bundle,
             namespace: lb.bundle.namespace.clone(),
             objects: m.objects().to_vec(),
+            fixtures,
         });
     }
 
@@ -112,12 +117,8 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         let client = client_for(&kubeconfig).await?;
         let installer = Installer::new(client);
         let mut outcomes = install(&installer, &sets, req.bundle_timeout).await;
-        let installed = outcomes.iter().all(|o| o.problems.is_empty());
-        let smoke = if installed {
-            run_smoke(&installer, ws.repo(), &sets).await
-        } else {
-            Vec::new()
-        };
+        // Every bundle that came up is smoke-tested, whatever happened to the others.
+        let smoke = run_smoke(&installer, ws.repo(), &sets, &outcomes).await;
         let mut diagnostics = Vec::new();
         let failing: BTreeSet<String> = outcomes
             .iter()

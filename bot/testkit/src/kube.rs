@@ -7,6 +7,24 @@
 //! statuses an object reports on successive reads (a rollout in progress, then done; a CRD
 //! that stays Installing), and adds events, pods and logs for diagnostics. A custom resource's
 //! API is only discovered once its CRD has been read back Established, as on a real server.
+//!
+//! Where real clusters punish a wrong install order, so does the fake (deterministically):
+//! - **TTL**: a complete Job with `ttlSecondsAfterFinished` is deleted once it has been read
+//!   back complete [`FakeKube::job_ttl_reads`] times (0: before anyone saw it); its
+//!   `Completed` event stays.
+//! - **References**: a Deployment, StatefulSet, DaemonSet or Job whose pod template needs a
+//!   Secret or ConfigMap that does not exist (non-optional `secretKeyRef`/`configMapKeyRef`,
+//!   `envFrom`, `secret`/`configMap`/projected volumes) stays pending, with a Warning event
+//!   naming it, until it exists.
+//! - **Jobs run when applied**, and fail (BackoffLimitExceeded) when their ServiceAccount does
+//!   not exist yet; kube-webhook-certgen's `patch --webhook-name=N` fails unless webhook
+//!   configuration N exists (and then fills its caBundle), its `create --secret-name=S
+//!   --namespace=NS` creates Secret S; cert-manager's `check api` (startupapicheck) fails
+//!   until every cainjector-managed webhook configuration has its caBundle.
+//! - **Webhooks**: cainjector fills the caBundle of configurations annotated
+//!   `cert-manager.io/inject-ca-from*` on their second read; until a webhook with
+//!   `failurePolicy: Fail` has a caBundle, applies in its API groups fail as on a real server
+//!   ("failed calling webhook").
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -145,6 +163,17 @@ pub struct FakeKube {
     pub logs: BTreeMap<(String, String, String), String>,
     /// Requests the fake could not answer (a test fails on them at `finish`).
     pub violations: Vec<String>,
+    /// `apply Kind ns/name` and `delete Kind ns/name`, in order.
+    pub log: Vec<String>,
+    /// How many reads of a complete Job with a TTL see it before the TTL controller deletes
+    /// it. Default 1.
+    pub job_ttl_reads: u32,
+    /// Objects a Job creates when it succeeds, by the Job's `Job namespace/name`.
+    pub job_creates: BTreeMap<String, Vec<Value>>,
+    /// Per Job: why it failed when it ran, and how often it was read back complete.
+    jobs: BTreeMap<String, (Option<String>, u32)>,
+    /// Reads of webhook configurations cainjector manages.
+    ca_reads: BTreeMap<String, u32>,
 }
 
 impl FakeKube {
@@ -160,8 +189,248 @@ impl FakeKube {
                     namespaced: *n,
                 })
                 .collect(),
+            job_ttl_reads: 1,
             ..FakeKube::default()
         }
+    }
+
+    /// Objects Job `job` (`Job namespace/name`) creates when it succeeds.
+    pub fn job_creates(&mut self, job: &str, objects: Vec<Value>) {
+        self.job_creates.insert(job.to_string(), objects);
+    }
+
+    fn exists(&self, group: &str, plural: &str, ns: &str, name: &str) -> bool {
+        self.objects
+            .contains_key(&(group.into(), plural.into(), ns.into(), name.into()))
+    }
+
+    fn store(&mut self, obj: Value, ns: &str) {
+        let kind = obj["kind"].as_str().unwrap_or_default();
+        let Some(r) = self.resources.iter().find(|r| r.kind == kind).cloned() else {
+            return;
+        };
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let ns = if r.namespaced { ns } else { "" };
+        self.objects
+            .insert((r.group, r.plural, ns.to_string(), name), obj);
+    }
+
+    fn webhook_configurations(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.objects
+            .iter()
+            .filter(|((g, p, _, _), _)| {
+                g == "admissionregistration.k8s.io" && p.ends_with("webhookconfigurations")
+            })
+            .map(|((_, _, _, n), v)| (n.as_str(), v))
+    }
+
+    /// The error a real API server returns for an apply in `group` while a `Fail` webhook for
+    /// it has no CA (its calls cannot be verified).
+    fn webhook_rejects(&self, group: &str) -> Option<String> {
+        if group.is_empty() {
+            return None;
+        }
+        self.webhook_configurations().find_map(|(_, v)| {
+            v["webhooks"].as_array()?.iter().find_map(|w| {
+                let fails = w["failurePolicy"].as_str().unwrap_or("Fail") == "Fail";
+                let no_ca = w["clientConfig"]["caBundle"].as_str().is_none_or(str::is_empty);
+                let matches = w["rules"].as_array()?.iter().any(|r| {
+                    r["apiGroups"]
+                        .as_array()
+                        .is_some_and(|g| g.iter().any(|g| g == group || g == "*"))
+                });
+                (fails && no_ca && matches).then(|| {
+                    format!(
+                        "Internal error occurred: failed calling webhook \"{}\": failed to call webhook: tls: failed to verify certificate: x509: certificate signed by unknown authority",
+                        w["name"].as_str().unwrap_or_default()
+                    )
+                })
+            })
+        })
+    }
+
+    /// cainjector fills a configuration's caBundle on the second time it is consulted (read
+    /// back, or called by an apply): deterministic, and late enough to catch an installer
+    /// that does not wait for it.
+    fn cainjector_tick(&mut self) {
+        let waiting: Vec<(String, String, String, String)> = self
+            .objects
+            .iter()
+            .filter(|((g, p, _, _), v)| {
+                g == "admissionregistration.k8s.io"
+                    && p.ends_with("webhookconfigurations")
+                    && injected(v)
+                    && !has_ca(v)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in waiting {
+            let n = self.ca_reads.entry(key.3.clone() + &key.1).or_default();
+            *n += 1;
+            if *n >= 2 {
+                if let Some(w) = self.objects.get_mut(&key) {
+                    for h in w["webhooks"].as_array_mut().into_iter().flatten() {
+                        h["clientConfig"]["caBundle"] = json!("LS0tLS1GQUtFLUNBLS0tLS0=");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Secrets and ConfigMaps a pod template needs that do not exist (`secret "x" not found`).
+    fn missing_refs(&self, ns: &str, pod: &Value) -> Vec<String> {
+        let mut want: Vec<(&str, &str)> = Vec::new();
+        let required = |v: &Value| v["optional"] != true;
+        let containers = ["containers", "initContainers"]
+            .iter()
+            .flat_map(|k| pod[*k].as_array().into_iter().flatten());
+        for c in containers {
+            for e in c["env"].as_array().into_iter().flatten() {
+                let from = &e["valueFrom"];
+                if let Some(n) = from["secretKeyRef"]["name"].as_str() {
+                    if required(&from["secretKeyRef"]) {
+                        want.push(("secret", n));
+                    }
+                }
+                if let Some(n) = from["configMapKeyRef"]["name"].as_str() {
+                    if required(&from["configMapKeyRef"]) {
+                        want.push(("configmap", n));
+                    }
+                }
+            }
+            for e in c["envFrom"].as_array().into_iter().flatten() {
+                if let Some(n) = e["secretRef"]["name"]
+                    .as_str()
+                    .filter(|_| required(&e["secretRef"]))
+                {
+                    want.push(("secret", n));
+                }
+                if let Some(n) = e["configMapRef"]["name"]
+                    .as_str()
+                    .filter(|_| required(&e["configMapRef"]))
+                {
+                    want.push(("configmap", n));
+                }
+            }
+        }
+        for v in pod["volumes"].as_array().into_iter().flatten() {
+            if let Some(n) = v["secret"]["secretName"]
+                .as_str()
+                .filter(|_| required(&v["secret"]))
+            {
+                want.push(("secret", n));
+            }
+            if let Some(n) = v["configMap"]["name"]
+                .as_str()
+                .filter(|_| required(&v["configMap"]))
+            {
+                want.push(("configmap", n));
+            }
+            for p in v["projected"]["sources"].as_array().into_iter().flatten() {
+                if let Some(n) = p["secret"]["name"]
+                    .as_str()
+                    .filter(|_| required(&p["secret"]))
+                {
+                    want.push(("secret", n));
+                }
+                if let Some(n) = p["configMap"]["name"]
+                    .as_str()
+                    .filter(|_| required(&p["configMap"]))
+                {
+                    want.push(("configmap", n));
+                }
+            }
+        }
+        let mut out: Vec<String> = want
+            .into_iter()
+            .filter(|(k, n)| !self.exists("", &format!("{k}s"), ns, n))
+            .map(|(k, n)| format!("{k} \"{n}\" not found"))
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Run Job `obj` as the cluster would right after it is created: why it fails, if it does.
+    fn run_job(&mut self, ns: &str, label: &str, obj: &Value) -> Option<String> {
+        let pod = &obj["spec"]["template"]["spec"];
+        let sa = pod["serviceAccountName"]
+            .as_str()
+            .or(pod["serviceAccount"].as_str())
+            .unwrap_or("default");
+        if sa != "default" && !self.exists("", "serviceaccounts", ns, sa) {
+            return Some(format!(
+                "pods is forbidden: error looking up service account {ns}/{sa}: serviceaccount \"{sa}\" not found"
+            ));
+        }
+        let args: Vec<String> = pod["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["args"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        let flag = |f: &str| {
+            args.iter()
+                .find_map(|a| a.strip_prefix(&format!("--{f}=")).map(String::from))
+        };
+        match args.first().map(String::as_str) {
+            Some("patch") if flag("webhook-name").is_some() => {
+                let name = flag("webhook-name").unwrap_or_default();
+                let mut found = false;
+                for plural in [
+                    "validatingwebhookconfigurations",
+                    "mutatingwebhookconfigurations",
+                ] {
+                    let key = (
+                        "admissionregistration.k8s.io".to_string(),
+                        plural.to_string(),
+                        String::new(),
+                        name.clone(),
+                    );
+                    if let Some(w) = self.objects.get_mut(&key) {
+                        found = true;
+                        for h in w["webhooks"].as_array_mut().into_iter().flatten() {
+                            h["clientConfig"]["caBundle"] = json!("LS0tLS1GQUtFLUNBLS0tLS0=");
+                        }
+                    }
+                }
+                if !found {
+                    return Some(format!(
+                        "kube-webhook-certgen patch: webhook configuration {name:?} not found"
+                    ));
+                }
+            }
+            Some("create") if flag("secret-name").is_some() => {
+                let secret = flag("secret-name").unwrap_or_default();
+                let sns = flag("namespace").unwrap_or_else(|| ns.to_string());
+                self.store(
+                    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret, "namespace": sns},
+                        "data": {"ca": "Q0E=", "cert": "Q0VSVA==", "key": "S0VZ"}}),
+                    &sns,
+                );
+            }
+            Some("check") if args.get(1).is_some_and(|a| a == "api") => {
+                let waiting: Vec<&str> = self
+                    .webhook_configurations()
+                    .filter(|(_, v)| injected(v) && !has_ca(v))
+                    .map(|(n, _)| n)
+                    .collect();
+                if !waiting.is_empty() {
+                    return Some(format!(
+                        "the cert-manager API is not ready: webhook {} has no CA yet",
+                        waiting.join(", ")
+                    ));
+                }
+            }
+            _ => {}
+        }
+        for o in self.job_creates.get(label).cloned().unwrap_or_default() {
+            self.store(o, ns);
+        }
+        None
     }
 
     /// `object` (`Kind namespace/name`) reports these statuses on its next reads.
@@ -343,6 +612,15 @@ impl Respond for Api {
                     s.violations
                         .push(format!("{path}: metadata.name differs from the URL"));
                 }
+                if s.webhook_rejects(group).is_some() {
+                    s.cainjector_tick();
+                }
+                if let Some(message) = s.webhook_rejects(group) {
+                    return ResponseTemplate::new(500).set_body_json(json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": message, "reason": "InternalError", "code": 500
+                    }));
+                }
                 obj["metadata"]["generation"] = json!(1);
                 obj["metadata"]["uid"] = json!(format!("uid-{}", s.applied.len()));
                 let key = (
@@ -352,6 +630,7 @@ impl Respond for Api {
                     name.clone(),
                 );
                 s.applied.push(label(&name));
+                s.log.push(format!("apply {}", label(&name)));
                 if resource.kind == "CustomResourceDefinition" {
                     let spec = &obj["spec"];
                     for v in spec["versions"].as_array().into_iter().flatten() {
@@ -365,7 +644,27 @@ impl Respond for Api {
                     }
                 }
                 s.objects.insert(key, obj.clone());
+                if resource.kind == "Job" {
+                    let l = label(&name);
+                    let failed = s.run_job(&ns, &l, &obj);
+                    s.jobs.insert(l, (failed, 0));
+                }
                 ResponseTemplate::new(200).set_body_json(obj)
+            }
+            ("DELETE", Some(name), None) => {
+                let key = (
+                    group.to_string(),
+                    resource.plural.clone(),
+                    ns.clone(),
+                    name.clone(),
+                );
+                if s.objects.remove(&key).is_none() {
+                    return status_404(&label(&name));
+                }
+                s.log.push(format!("delete {}", label(&name)));
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"
+                }))
             }
             ("GET", Some(name), None) => {
                 let key = (
@@ -378,11 +677,70 @@ impl Respond for Api {
                     return status_404(&label(&name));
                 };
                 let l = label(&name);
+                let pod = match resource.kind.as_str() {
+                    "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => {
+                        Some(&obj["spec"]["template"]["spec"])
+                    }
+                    _ => None,
+                };
+                let missing = pod.map(|p| s.missing_refs(&ns, p)).unwrap_or_default();
+                for m in &missing {
+                    let e = event(
+                        &ns,
+                        &resource.kind,
+                        &name,
+                        "Warning",
+                        "Failed",
+                        &format!("Error: {m} (pods of {} {name} cannot start)", resource.kind),
+                    );
+                    let events = s.events.entry(ns.clone()).or_default();
+                    if !events.contains(&e) {
+                        events.push(e);
+                    }
+                }
+                let scripted = s.scripts.contains_key(&l);
                 let status = match s.scripts.get_mut(&l) {
                     Some(q) if q.len() > 1 => q.pop_front(),
                     Some(q) => q.front().cloned(),
+                    None if !missing.is_empty() => pending_status(&resource.kind, &obj),
                     None => healthy_status(&resource.kind, &obj),
                 };
+                if resource.kind == "Job" && !scripted && missing.is_empty() {
+                    let ttl = obj["spec"]["ttlSecondsAfterFinished"].as_i64();
+                    let ttl_reads = s.job_ttl_reads;
+                    let (failed, reads) = s.jobs.get(&l).cloned().unwrap_or_default();
+                    if let Some(why) = failed {
+                        let e = event(&ns, "Job", &name, "Warning", "BackoffLimitExceeded", &why);
+                        let events = s.events.entry(ns.clone()).or_default();
+                        if !events.contains(&e) {
+                            events.push(e);
+                        }
+                        obj["status"] = json!({"failed": 7, "conditions": [{"type": "Failed",
+                            "status": "True", "reason": "BackoffLimitExceeded",
+                            "message": format!("Job has reached the specified backoff limit: {why}")}]});
+                        return ResponseTemplate::new(200).set_body_json(obj);
+                    }
+                    let e = event(&ns, "Job", &name, "Normal", "Completed", "Job completed");
+                    let events = s.events.entry(ns.clone()).or_default();
+                    if !events.contains(&e) {
+                        events.push(e);
+                    }
+                    if ttl.is_some() {
+                        if reads >= ttl_reads {
+                            // The TTL controller got there first.
+                            s.objects.remove(&key);
+                            s.log.push(format!("ttl-deleted {l}"));
+                            return status_404(&l);
+                        }
+                        s.jobs.insert(l.clone(), (None, reads + 1));
+                    }
+                }
+                if resource.kind.ends_with("WebhookConfiguration") && injected(&obj) {
+                    s.cainjector_tick();
+                    if let Some(stored) = s.objects.get(&key) {
+                        obj = stored.clone();
+                    }
+                }
                 if let Some(st) = status {
                     obj["status"] = st;
                 }
@@ -432,6 +790,22 @@ impl Respond for Api {
     }
 }
 
+/// What a workload whose pods cannot start reports.
+fn pending_status(kind: &str, obj: &Value) -> Option<Value> {
+    let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+    Some(match kind {
+        "Deployment" => json!({"observedGeneration": 1, "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": 0, "availableReplicas": 0,
+            "unavailableReplicas": replicas}),
+        "StatefulSet" => json!({"observedGeneration": 1, "replicas": replicas,
+            "readyReplicas": 0, "currentRevision": "r1", "updateRevision": "r1"}),
+        "DaemonSet" => json!({"observedGeneration": 1, "desiredNumberScheduled": 1,
+            "updatedNumberScheduled": 1, "numberReady": 0}),
+        "Job" => json!({"active": 1}),
+        _ => return None,
+    })
+}
+
 /// What a healthy cluster reports once an object has settled.
 fn healthy_status(kind: &str, obj: &Value) -> Option<Value> {
     let replicas = obj["spec"]["replicas"].as_i64().unwrap_or(1);
@@ -445,7 +819,32 @@ fn healthy_status(kind: &str, obj: &Value) -> Option<Value> {
             "updatedNumberScheduled": 1, "numberReady": 1, "numberAvailable": 1}),
         "Job" => json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
         "CustomResourceDefinition" => cond("Established"),
-        "APIService" => cond("Available"),
+        "APIService" | "Prometheus" | "Alertmanager" => cond("Available"),
         _ => return None,
+    })
+}
+
+fn injected(v: &Value) -> bool {
+    v["metadata"]["annotations"].as_object().is_some_and(|a| {
+        a.keys()
+            .any(|k| k.starts_with("cert-manager.io/inject-ca-from"))
+    })
+}
+
+fn has_ca(v: &Value) -> bool {
+    v["webhooks"].as_array().is_some_and(|w| {
+        w.iter().all(|h| {
+            h["clientConfig"]["caBundle"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty())
+        })
+    })
+}
+
+fn event(ns: &str, kind: &str, name: &str, type_: &str, reason: &str, message: &str) -> Value {
+    json!({
+        "metadata": {"name": format!("{name}.{reason}"), "namespace": ns},
+        "involvedObject": {"kind": kind, "name": name, "namespace": ns},
+        "reason": reason, "message": message, "type": type_
     })
 }
