@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use ake_bot::cluster::{
-    by_kind, install, load_fixtures, run_smoke, BundleObjects, Installer, Target,
+    by_kind, install, parse_fixtures, run_smoke, BundleObjects, Installer, Target,
 };
 use ake_bot::manifest::Manifests;
 use ake_bot_testkit::kube::{FakeKube, FakeKubeServer};
@@ -278,7 +278,6 @@ async fn the_projects_three_bundles_install_together_with_their_fixtures() {
     );
     let server = FakeKubeServer::start(kube).await;
     let i = installer(&server).await;
-    let root = ake_bot_testkit::workspace_root();
     let sets: Vec<BundleObjects> = [
         ("argo-cd", "argocd"),
         ("cert-manager", "cert-manager"),
@@ -288,7 +287,9 @@ async fn the_projects_three_bundles_install_together_with_their_fixtures() {
     .map(|(b, ns)| {
         let text = repo.read(&format!("bundles/{b}/rendered/manifests.yaml"));
         let mut set = bundle(b, ns, &text);
-        set.fixtures = load_fixtures(&root, b).unwrap();
+        let fixtures =
+            std::fs::read_to_string(repo.path().join(format!("e2e/{b}/fixtures.yaml"))).ok();
+        set.fixtures = parse_fixtures(b, fixtures.as_deref()).unwrap();
         set
     })
     .collect();
@@ -609,8 +610,8 @@ fn kps(repo: &ConfigRepo, fixtures: bool) -> BundleObjects {
     let text = repo.read("bundles/kube-prometheus-stack/rendered/manifests.yaml");
     let mut b = bundle("kube-prometheus-stack", "monitoring", &text);
     if fixtures {
-        let root = ake_bot_testkit::workspace_root();
-        b.fixtures = load_fixtures(&root, "kube-prometheus-stack").unwrap();
+        let text = repo.read("e2e/kube-prometheus-stack/fixtures.yaml");
+        b.fixtures = parse_fixtures("kube-prometheus-stack", Some(&text)).unwrap();
     }
     b
 }

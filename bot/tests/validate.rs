@@ -506,3 +506,30 @@ fn the_removed_api_table_agrees_with_the_schema_sets() {
     }
     assert!(confirmed >= 4, "only {confirmed} removals checked");
 }
+
+#[test]
+fn a_secret_a_workload_needs_must_be_rendered_created_by_a_hook_or_a_fixture() {
+    let repo = repo(false);
+    // As committed: grafana-admin comes from kube-prometheus-stack's e2e fixture; certgen's
+    // kps-admission and Argo CD's argocd-redis are created by hook Jobs at install time.
+    let (run, report) = validate(&repo, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!has(&findings(&report, "main"), "reference"), "{report:#}");
+
+    std::fs::remove_file(repo.path().join("e2e/kube-prometheus-stack/fixtures.yaml")).unwrap();
+    let (run, report) = validate(&repo, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let f = findings(&report, "main");
+    assert_eq!(
+        f.iter().filter(|l| l.contains(" reference ")).count(),
+        1,
+        "{f:#?}"
+    );
+    assert!(
+        has(
+            &f,
+            "error reference Deployment monitoring/kube-prometheus-stack-grafana: needs Secret monitoring/grafana-admin, which no bundle of main renders, no hook creates and no e2e fixture provides (e2e/kube-prometheus-stack/fixtures.yaml)"
+        ),
+        "{f:#?}"
+    );
+}

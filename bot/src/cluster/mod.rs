@@ -300,16 +300,15 @@ async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
     done.into_iter().flatten().collect()
 }
 
-/// `e2e/<addon>/fixtures.yaml` under `repo`: objects a real platform provides beside the
-/// addon (a Secret its values name), with throwaway values. None when the file is absent.
-pub fn load_fixtures(repo: &Path, addon: &str) -> Result<Vec<Object>, String> {
-    let file = repo.join("e2e").join(addon).join("fixtures.yaml");
-    let Ok(text) = std::fs::read_to_string(&file) else {
+/// An addon's fixtures (`e2e/<addon>/fixtures.yaml` of the branch's tree, `text`): objects a
+/// real platform provides beside the addon (a Secret its values name), with throwaway values.
+pub fn parse_fixtures(addon: &str, text: Option<&str>) -> Result<Vec<Object>, String> {
+    let Some(text) = text else {
         return Ok(Vec::new());
     };
-    Manifests::parse(&text)
+    Manifests::parse(text)
         .map(|m| m.objects().to_vec())
-        .map_err(|e| format!("{}: {e}", file.display()))
+        .map_err(|e| format!("{}: {e}", crate::config::fixtures_file(addon).display()))
 }
 
 fn namespace_object(name: &str) -> Object {

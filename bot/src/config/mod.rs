@@ -36,6 +36,14 @@ pub struct LoadedBundle {
     pub values_template: Option<String>,
     /// The committed rendered manifests, if any.
     pub rendered: Option<String>,
+    /// `e2e/<addon>/fixtures.yaml` of the same tree: objects a real platform provides beside
+    /// the addon (e2e applies them; validate counts them as present).
+    pub fixtures: Option<String>,
+}
+
+/// Where an addon's e2e fixtures live.
+pub fn fixtures_file(addon: &str) -> PathBuf {
+    PathBuf::from("e2e").join(addon).join("fixtures.yaml")
 }
 
 /// A bundle directory that could not be loaded, and why.
@@ -91,10 +99,12 @@ pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
                     None => None,
                 };
                 let rendered = tree.read(&bundle.rendered_file())?;
+                let fixtures = tree.read(&fixtures_file(bundle.name.as_str()))?;
                 out.loaded.push(LoadedBundle {
                     bundle,
                     values_template,
                     rendered,
+                    fixtures,
                 });
             }
             Err(errors) => out.problems.push(BundleProblem {

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::JobError;
 use crate::cluster::{
-    client_for, install, kind, load_fixtures, run_smoke, BundleObjects, BundleOutcome, Installer,
+    client_for, install, kind, parse_fixtures, run_smoke, BundleObjects, BundleOutcome, Installer,
     SmokeOutcome,
 };
 use crate::config::{self, BranchStatus};
@@ -79,7 +79,8 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         let m = Manifests::parse(text)
             .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
         let bundle = lb.bundle.name.to_string();
-        let fixtures = load_fixtures(ws.repo(), &bundle).map_err(JobError::Git)?;
+        // From the branch's own tree, like its renders.
+        let fixtures = parse_fixtures(&bundle, lb.fixtures.as_deref()).map_err(JobError::Git)?;
         sets.push(BundleObjects {
             bundle,
             namespace: lb.bundle.namespace.clone(),

@@ -6,6 +6,7 @@
 
 mod cache;
 mod crd;
+mod refs;
 mod schemas;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +54,8 @@ pub enum Check {
     Duplicate,
     /// A namespaced object in a namespace nothing creates.
     Namespace,
+    /// A workload needs a Secret or ConfigMap that nothing renders, provides or creates.
+    Reference,
     /// The chart's `kubeVersion` excludes the branch's minor.
     KubeVersion,
     /// The committed render is missing or unreadable.
@@ -305,6 +308,31 @@ pub fn check_branch_for(
             owners.entry(key).or_default().push(b.bundle.name.as_str());
         }
     }
+    // What the branch's bundles and their e2e fixtures provide.
+    let fixtures: Vec<(&LoadedBundle, Manifests)> = parsed
+        .iter()
+        .filter_map(|(b, _)| {
+            let text = b.fixtures.as_deref()?;
+            match Manifests::parse(text) {
+                Ok(m) => Some((*b, m)),
+                Err(e) => {
+                    findings.push(Finding {
+                        bundle: Some(b.bundle.name.to_string()),
+                        file: Some(crate::config::fixtures_file(b.bundle.name.as_str())),
+                        ..Finding::branch_wide(Severity::Error, Check::Reference, e.to_string())
+                    });
+                    None
+                }
+            }
+        })
+        .collect();
+    let provided = refs::Provided::collect(
+        parsed
+            .iter()
+            .map(|(b, m)| (*b, *m))
+            .chain(fixtures.iter().map(|(b, m)| (*b, m)))
+            .flat_map(|(b, m)| m.objects().iter().map(move |o| (o, effective_ns(b, o)))),
+    );
     for (b, m) in &parsed {
         let bundle = b.bundle.name.as_str();
         if only.is_some_and(|a| a != bundle) {
@@ -326,6 +354,17 @@ pub fn check_branch_for(
             });
             let ns = effective_ns(b, o);
             if let Some(ns) = &ns {
+                for (kind, name) in provided.missing(o, ns) {
+                    findings.push(at(
+                        Severity::Error,
+                        Check::Reference,
+                        format!(
+                            "needs {kind} {ns}/{name}, which no bundle of {} renders, no hook creates and no e2e fixture provides ({}): its pods would not start",
+                            branch.name,
+                            crate::config::fixtures_file(bundle).display()
+                        ),
+                    ));
+                }
                 if !namespaces.contains(ns) {
                     findings.push(at(
                         Severity::Error,

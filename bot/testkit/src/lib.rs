@@ -61,6 +61,8 @@ impl ConfigRepo {
             .expect("copy branches.toml");
         copy_dir(&root.join("bundles"), &dir.path().join("bundles"));
         copy_dir(&root.join("mirror"), &dir.path().join("mirror"));
+        // e2e fixtures are part of a branch: validate counts them as present.
+        copy_dir(&root.join("e2e"), &dir.path().join("e2e"));
         ConfigRepo { dir }
     }
 
