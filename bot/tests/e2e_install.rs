@@ -28,6 +28,7 @@ fn bundle(name: &str, namespace: &str, yaml: &str) -> BundleObjects {
         namespace: namespace.into(),
         objects: Manifests::parse(yaml).unwrap().objects().to_vec(),
         fixtures: Vec::new(),
+        smoke: None,
     }
 }
 
@@ -683,21 +684,20 @@ spec:
     metadata: {labels: {app: f}}
     spec: {containers: [{name: c, image: registry.example/f:1}]}
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    for addon in ["broken", "fine"] {
-        let d = dir.path().join("e2e").join(addon);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(
-            d.join("smoke.yaml"),
-            format!("checks:\n  - name: {addon} answers\n    apply: |\n      apiVersion: v1\n      kind: ConfigMap\n      metadata: {{name: smoke}}\n"),
-        )
-        .unwrap();
-    }
+    let smoke = |addon: &str| {
+        Some(format!("checks:\n  - name: {addon} answers\n    apply: |\n      apiVersion: v1\n      kind: ConfigMap\n      metadata: {{name: smoke}}\n"))
+    };
     let server = FakeKubeServer::start(FakeKube::new()).await;
     let i = installer(&server).await;
     let sets = [
-        bundle("broken", "broken", broken),
-        bundle("fine", "fine", fine),
+        BundleObjects {
+            smoke: smoke("broken"),
+            ..bundle("broken", "broken", broken)
+        },
+        BundleObjects {
+            smoke: smoke("fine"),
+            ..bundle("fine", "fine", fine)
+        },
     ];
     let started = Instant::now();
     let out = install(&i, &sets, Duration::from_secs(1)).await;
@@ -707,7 +707,7 @@ spec:
     );
     assert!(!out[0].problems.is_empty());
     assert_eq!(out[1].problems, Vec::<String>::new());
-    let smoke = run_smoke(&i, dir.path(), &sets, &out).await;
+    let smoke = run_smoke(&i, &sets, &out).await;
     assert_eq!(smoke.len(), 1, "{smoke:?}");
     assert!(smoke[0].ok && smoke[0].addon == "fine", "{smoke:?}");
     let progress = i.progress_lines();

@@ -58,6 +58,8 @@ pub struct BundleObjects {
     pub objects: Vec<Object>,
     /// `e2e/<addon>/fixtures.yaml`: applied right after the namespaces.
     pub fixtures: Vec<Object>,
+    /// `e2e/<addon>/smoke.yaml` of the branch's tree, if it has one.
+    pub smoke: Option<String>,
 }
 
 /// A Kubernetes client for the cluster `kubeconfig` names.
@@ -331,7 +333,6 @@ fn namespace_object(name: &str) -> Object {
 /// whatever happened to the others.
 pub async fn run_smoke(
     installer: &Installer,
-    repo: &Path,
     sets: &[BundleObjects],
     outcomes: &[BundleOutcome],
 ) -> Vec<SmokeOutcome> {
@@ -342,11 +343,11 @@ pub async fn run_smoke(
             .any(|o| o.bundle == s.bundle && o.problems.is_empty())
     };
     for s in sets.iter().filter(up) {
-        let file = repo.join("e2e").join(&s.bundle).join("smoke.yaml");
-        let Ok(text) = std::fs::read_to_string(&file) else {
+        let Some(text) = &s.smoke else {
             continue;
         };
-        let checks = match smoke::parse(&file, &text) {
+        let file = crate::config::smoke_file(&s.bundle);
+        let checks = match smoke::parse(&file, text) {
             Ok(c) => c.checks,
             Err(e) => {
                 out.push(SmokeOutcome {

@@ -39,11 +39,18 @@ pub struct LoadedBundle {
     /// `e2e/<addon>/fixtures.yaml` of the same tree: objects a real platform provides beside
     /// the addon (e2e applies them; validate counts them as present).
     pub fixtures: Option<String>,
+    /// `e2e/<addon>/smoke.yaml` of the same tree: the checks e2e runs once the addon is up.
+    pub smoke: Option<String>,
 }
 
 /// Where an addon's e2e fixtures live.
 pub fn fixtures_file(addon: &str) -> PathBuf {
     PathBuf::from("e2e").join(addon).join("fixtures.yaml")
+}
+
+/// Where an addon's smoke checks live.
+pub fn smoke_file(addon: &str) -> PathBuf {
+    PathBuf::from("e2e").join(addon).join("smoke.yaml")
 }
 
 /// A bundle directory that could not be loaded, and why.
@@ -100,11 +107,13 @@ pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
                 };
                 let rendered = tree.read(&bundle.rendered_file())?;
                 let fixtures = tree.read(&fixtures_file(bundle.name.as_str()))?;
+                let smoke = tree.read(&smoke_file(bundle.name.as_str()))?;
                 out.loaded.push(LoadedBundle {
                     bundle,
                     values_template,
                     rendered,
                     fixtures,
+                    smoke,
                 });
             }
             Err(errors) => out.problems.push(BundleProblem {

@@ -79,13 +79,14 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         let m = Manifests::parse(text)
             .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
         let bundle = lb.bundle.name.to_string();
-        // From the branch's own tree, like its renders.
+        // Fixtures and smoke checks from the branch's own tree, like its renders.
         let fixtures = parse_fixtures(&bundle, lb.fixtures.as_deref()).map_err(JobError::Git)?;
         sets.push(BundleObjects {
             bundle,
             namespace: lb.bundle.namespace.clone(),
             objects: m.objects().to_vec(),
             fixtures,
+            smoke: lb.smoke.clone(),
         });
     }
 
@@ -119,7 +120,7 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         let installer = Installer::new(client);
         let mut outcomes = install(&installer, &sets, req.bundle_timeout).await;
         // Every bundle that came up is smoke-tested, whatever happened to the others.
-        let smoke = run_smoke(&installer, ws.repo(), &sets, &outcomes).await;
+        let smoke = run_smoke(&installer, &sets, &outcomes).await;
         let mut diagnostics = Vec::new();
         let failing: BTreeSet<String> = outcomes
             .iter()
