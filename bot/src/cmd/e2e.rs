@@ -13,11 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::E2eArgs;
 use crate::cluster::kind;
-use crate::config;
 use crate::git::Tree;
 use crate::jobs::e2e::{self, E2eReport, E2eRequest};
 use crate::jobs::JobError;
-use crate::manifest::Manifests;
 use crate::output::{Reply, Text};
 use crate::workspace::{Origin, Settings, View, Workspace};
 use crate::ExitStatus;
@@ -80,39 +78,19 @@ pub struct PlannedBundle {
 }
 
 async fn plan(ws: &Workspace, args: &E2eArgs) -> Result<E2ePlan, JobError> {
-    let name = args
-        .branch
-        .clone()
-        .unwrap_or_else(|| ws.checkout().to_string());
-    let branch = ws.branch(&name)?.clone();
-    let files = ws.branch_files(&branch).await?;
-    if files.origin == Origin::NotCut {
-        return Err(JobError::Git(format!(
-            "{name} is not cut yet: no local or origin branch"
-        )));
-    }
-    if let Some(p) = files.bundles.problems.first() {
-        return Err(JobError::Config(config::ConfigErrors(p.errors.clone())));
-    }
-    let mut bundles = Vec::new();
-    for lb in &files.bundles.loaded {
-        let file = lb.bundle.rendered_file();
-        let text = lb.rendered.as_deref().ok_or_else(|| {
-            JobError::Git(format!(
-                "{}: no committed render; run `ake-bot render`",
-                file.display()
-            ))
-        })?;
-        let m = Manifests::parse(text)
-            .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
-        bundles.push(PlannedBundle {
-            bundle: lb.bundle.name.to_string(),
-            namespace: lb.bundle.namespace.clone(),
-            file,
-            objects: m.objects().len(),
-            sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        });
-    }
+    let (files, renders) = e2e::load(ws, args.branch.as_deref()).await?;
+    let branch = files.branch.clone();
+    let name = branch.name.to_string();
+    let bundles = renders
+        .iter()
+        .map(|r| PlannedBundle {
+            bundle: r.bundle.bundle.name.to_string(),
+            namespace: r.bundle.bundle.namespace.clone(),
+            file: r.file.clone(),
+            objects: r.manifests.objects().len(),
+            sha256: hex::encode(Sha256::digest(r.text.as_bytes())),
+        })
+        .collect();
     let kind_config = PathBuf::from("e2e").join(&name).join("kind.yaml");
     Ok(E2ePlan {
         kubernetes: branch.kubernetes.to_string(),

@@ -15,7 +15,7 @@ use crate::cluster::{
 };
 use crate::config::{self, BranchStatus};
 use crate::manifest::Manifests;
-use crate::workspace::{Origin, Workspace};
+use crate::workspace::{BranchFiles, Origin, Workspace};
 
 #[derive(Debug, Clone)]
 pub struct E2eRequest {
@@ -48,43 +48,70 @@ pub struct E2eReport {
     pub ok: bool,
 }
 
-pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError> {
-    let name = req
-        .branch
-        .clone()
-        .unwrap_or_else(|| ws.checkout().to_string());
+/// One bundle's committed render, as e2e installs it.
+pub struct Render {
+    pub bundle: config::LoadedBundle,
+    pub file: PathBuf,
+    pub text: String,
+    pub manifests: Manifests,
+}
+
+/// The branch e2e installs (`branch`, else the checked-out one), read where the workspace
+/// reads it, with every bundle's committed render: what `e2e` installs and `e2e --dry-run`
+/// shows.
+pub async fn load(
+    ws: &Workspace,
+    branch: Option<&str>,
+) -> Result<(BranchFiles, Vec<Render>), JobError> {
+    let name = branch.map_or_else(|| ws.checkout().to_string(), str::to_string);
     let branch = ws.branch(&name)?.clone();
-    if branch.status == BranchStatus::Eol {
-        tracing::warn!(branch = %name, "the branch is eol; testing it anyway");
-    }
     let files = ws.branch_files(&branch).await?;
     if files.origin == Origin::NotCut {
         return Err(JobError::Git(format!(
             "{name} is not cut yet: no local or origin branch"
         )));
     }
-    let bundles = files.bundles;
-    if let Some(p) = bundles.problems.first() {
+    if let Some(p) = files.bundles.problems.first() {
         return Err(JobError::Config(config::ConfigErrors(p.errors.clone())));
     }
-    let mut sets = Vec::new();
-    for lb in &bundles.loaded {
+    let mut renders = Vec::new();
+    for lb in &files.bundles.loaded {
         let file = lb.bundle.rendered_file();
-        let text = lb.rendered.as_deref().ok_or_else(|| {
+        let text = lb.rendered.clone().ok_or_else(|| {
             JobError::Git(format!(
                 "{}: no committed render; run `ake-bot render`",
                 file.display()
             ))
         })?;
-        let m = Manifests::parse(text)
+        let manifests = Manifests::parse(&text)
             .map_err(|e| JobError::Git(format!("{}: {e}", file.display())))?;
+        renders.push(Render {
+            bundle: lb.clone(),
+            file,
+            text,
+            manifests,
+        });
+    }
+    Ok((files, renders))
+}
+
+pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError> {
+    let (files, renders) = load(ws, req.branch.as_deref()).await?;
+    let branch = files.branch;
+    let name = branch.name.to_string();
+    if branch.status == BranchStatus::Eol {
+        tracing::warn!(branch = %name, "the branch is eol; testing it anyway");
+    }
+    let mut sets = Vec::new();
+    for r in &renders {
+        let lb = &r.bundle;
         let bundle = lb.bundle.name.to_string();
         // Fixtures and smoke checks from the branch's own tree, like its renders.
         let fixtures = parse_fixtures(&bundle, lb.fixtures.as_deref()).map_err(JobError::Git)?;
         sets.push(BundleObjects {
             bundle,
             namespace: lb.bundle.namespace.clone(),
-            objects: m.objects().to_vec(),
+            objects: r.manifests.objects().to_vec(),
             fixtures,
             smoke: lb.smoke.clone(),
         });
