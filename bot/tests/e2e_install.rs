@@ -721,5 +721,12 @@ spec:
             "{want:?} in {progress:?}"
         );
     }
+    // The failure is streamed as it happens, not only in the final report.
+    assert!(
+        progress
+            .iter()
+            .any(|p| p.starts_with("broken NOT READY: Deployment broken/needs-secret")),
+        "{progress:?}"
+    );
     server.finish();
 }

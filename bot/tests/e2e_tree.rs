@@ -178,3 +178,22 @@ fn dry_run_needs_no_kind() {
         .run();
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn the_kind_config_comes_from_the_installed_tree_too() {
+    let (repo, _origin, _) = pr_checkout();
+    // Only the PR's merge commit has a kind config for release-1.32; origin does not.
+    let rel = "e2e/release-1.32/kind.yaml";
+    repo.write(
+        rel,
+        "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n",
+    );
+    repo.git(&["add", rel]);
+    repo.git(&["commit", "-q", "-m", "a kind config for 1.32"]);
+
+    let p = plan(repo.path(), &["--branch", "release-1.32", "--work-tree"]);
+    assert_eq!(p["kind_config"], rel, "{p}");
+    // origin/release-1.32 has none, whatever the work tree holds.
+    let q = plan(repo.path(), &["--branch", "release-1.32"]);
+    assert!(q.get("kind_config").is_none(), "{q}");
+}

@@ -204,6 +204,12 @@ async fn install_bundle(
     }
     if out.problems.is_empty() {
         installer.progress(format!("{} installed", s.bundle));
+    } else {
+        // Streamed now, not only in the final report: a CI job killed at its timeout still
+        // shows what failed.
+        for p in &out.problems {
+            installer.progress(format!("{} NOT READY: {p}", s.bundle));
+        }
     }
     out
 }

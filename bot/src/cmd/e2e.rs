@@ -91,7 +91,7 @@ async fn plan(ws: &Workspace, args: &E2eArgs) -> Result<E2ePlan, JobError> {
             sha256: hex::encode(Sha256::digest(r.text.as_bytes())),
         })
         .collect();
-    let kind_config = PathBuf::from("e2e").join(&name).join("kind.yaml");
+    let kind_config = e2e::kind_config(&files).await?.map(|(rel, _)| rel);
     Ok(E2ePlan {
         kubernetes: branch.kubernetes.to_string(),
         image: branch.kind_image.clone(),
@@ -102,7 +102,7 @@ async fn plan(ws: &Workspace, args: &E2eArgs) -> Result<E2ePlan, JobError> {
             _ => None,
         },
         cluster: args.kubeconfig.is_none().then(|| kind::cluster_name(&name)),
-        kind_config: ws.repo().join(&kind_config).exists().then_some(kind_config),
+        kind_config,
         bundles,
         branch: name,
     })
@@ -177,25 +177,37 @@ fn text(report: &E2eReport, args: &E2eArgs) -> String {
         }
     }
     if let (Some(c), false) = (&report.cluster, report.deleted) {
-        for l in kept_cluster(c, &args.kind) {
+        for l in kept_cluster(c, report.kubeconfig.as_deref(), &args.kind) {
             out.line(l);
         }
     }
     out.into_string()
 }
 
-/// How to reach a kind cluster that was kept, and how to remove it. The kubeconfig the run
-/// used lived in its temporary directory, which is gone: kind writes a fresh one on request.
-pub(crate) fn kept_cluster(name: &str, kind: &std::path::Path) -> Vec<String> {
+/// How to reach a kind cluster that was kept, and how to remove it: the run's own
+/// kubeconfig (kept with the cluster) or, when it is not at hand, the one kind writes on request.
+pub(crate) fn kept_cluster(
+    name: &str,
+    kubeconfig: Option<&std::path::Path>,
+    kind: &std::path::Path,
+) -> Vec<String> {
     let kind = kind.display();
-    vec![
-        format!("  the cluster {name} was kept:"),
-        format!("    {kind} export kubeconfig --name {name}    # adds context kind-{name} to ~/.kube/config"),
-        format!("    {kind} get kubeconfig --name {name} > {name}.kubeconfig    # or a file of its own"),
-        format!("    kubectl --context kind-{name} get pods -A"),
-        format!("    {kind} export logs ./kind-logs --name {name}"),
-        format!("    {kind} delete cluster --name {name}    # when done"),
-    ]
+    let mut out = vec![format!("  the cluster {name} was kept:")];
+    match kubeconfig {
+        Some(k) => {
+            out.push(format!("    export KUBECONFIG={}", k.display()));
+            out.push("    kubectl get pods -A".to_string());
+        }
+        None => {
+            out.push(format!("    {kind} export kubeconfig --name {name}    # adds context kind-{name} to ~/.kube/config"));
+            out.push(format!("    kubectl --context kind-{name} get pods -A"));
+        }
+    }
+    out.push(format!("    {kind} export logs ./kind-logs --name {name}"));
+    out.push(format!(
+        "    {kind} delete cluster --name {name}    # when done"
+    ));
+    out
 }
 
 #[cfg(test)]
@@ -204,7 +216,16 @@ mod tests {
 
     #[test]
     fn a_kept_cluster_says_how_to_reach_and_delete_it() {
-        let lines = kept_cluster("ake-bot-release-1-32", std::path::Path::new("kind")).join("\n");
+        let kind = std::path::Path::new("kind");
+        let kept = std::path::Path::new("/tmp/ake-bot-e2e-x/kubeconfig");
+        let lines = kept_cluster("ake-bot-release-1-32", Some(kept), kind).join("\n");
+        for needle in [
+            "export KUBECONFIG=/tmp/ake-bot-e2e-x/kubeconfig",
+            "kind delete cluster --name ake-bot-release-1-32",
+        ] {
+            assert!(lines.contains(needle), "{needle} in:\n{lines}");
+        }
+        let lines = kept_cluster("ake-bot-release-1-32", None, kind).join("\n");
         for needle in [
             "kind export kubeconfig --name ake-bot-release-1-32",
             "kubectl --context kind-ake-bot-release-1-32",

@@ -45,6 +45,9 @@ pub struct E2eReport {
     pub diagnostics: Vec<String>,
     /// Whether the cluster was deleted (false with `--keep`, or when deleting failed).
     pub deleted: bool,
+    /// The kubeconfig of a cluster that was kept (its directory outlives the run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
     pub ok: bool,
 }
 
@@ -54,6 +57,23 @@ pub struct Render {
     pub file: PathBuf,
     pub text: String,
     pub manifests: Manifests,
+}
+
+/// `e2e/<branch>/kind.yaml` of the branch's own tree (like its renders), when it has one.
+pub async fn kind_config(files: &BranchFiles) -> Result<Option<(PathBuf, String)>, JobError> {
+    let Some(tree) = files.tree.clone() else {
+        return Ok(None);
+    };
+    let rel = PathBuf::from("e2e")
+        .join(files.branch.name.as_str())
+        .join("kind.yaml");
+    let read = rel.clone();
+    // A commit tree reads through git2, which blocks.
+    let text = tokio::task::spawn_blocking(move || tree.read(&read))
+        .await
+        .map_err(|e| JobError::Git(format!("reading {}: {e}", rel.display())))?
+        .map_err(|e| JobError::Git(e.to_string()))?;
+    Ok(text.map(|t| (rel, t)))
 }
 
 /// The branch e2e installs (`branch`, else the checked-out one), read where the workspace
@@ -97,7 +117,7 @@ pub async fn load(
 
 pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError> {
     let (files, renders) = load(ws, req.branch.as_deref()).await?;
-    let branch = files.branch;
+    let branch = files.branch.clone();
     let name = branch.name.to_string();
     if branch.status == BranchStatus::Eol {
         tracing::warn!(branch = %name, "the branch is eol; testing it anyway");
@@ -128,12 +148,22 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
                 .await
                 .map_err(JobError::Unavailable)?;
             let kubeconfig = work.path().join("kubeconfig");
-            let config = ws.repo().join("e2e").join(&name).join("kind.yaml");
+            // kind reads its config from a file: the branch's, written out of its tree.
+            let config = match kind_config(&files).await? {
+                Some((rel, text)) => {
+                    let path = work.path().join("kind.yaml");
+                    std::fs::write(&path, text).map_err(|e| {
+                        JobError::Git(format!("cannot write {} for kind: {e}", rel.display()))
+                    })?;
+                    Some(path)
+                }
+                None => None,
+            };
             let c = kind::create(
                 &req.kind,
                 &kind::cluster_name(&name),
                 &branch.kind_image,
-                config.exists().then_some(config.as_path()),
+                config.as_deref(),
                 &kubeconfig,
             )
             .await
@@ -171,9 +201,13 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
 
     // Always clean up, whatever happened above (unless asked to keep it).
     let mut deleted = false;
+    let mut kept_kubeconfig = None;
     if let Some(c) = &cluster {
         if req.keep {
             tracing::info!(cluster = %c.name, "keeping the cluster (--keep); delete it with `kind delete cluster --name {}`", c.name);
+            // The run's kubeconfig stays with the cluster; the rest of the directory is
+            // only kind.yaml.
+            kept_kubeconfig = Some(work.keep().join("kubeconfig"));
         } else {
             match c.delete().await {
                 Ok(()) => deleted = true,
@@ -192,6 +226,7 @@ pub async fn e2e(ws: &Workspace, req: &E2eRequest) -> Result<E2eReport, JobError
         smoke,
         diagnostics,
         deleted,
+        kubeconfig: kept_kubeconfig,
         ok,
     })
 }
