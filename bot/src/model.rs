@@ -312,3 +312,116 @@ mod tests {
         }
     }
 }
+
+/// An OCI repository reference without tag or digest: `oci://quay.io/jetstack/charts/cert-manager`
+/// (registry `quay.io`, repository `jetstack/charts/cert-manager`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OciReference {
+    /// `host` or `host:port`.
+    pub registry: String,
+    /// The repository path inside the registry, its last segment the chart's name.
+    pub repository: String,
+}
+
+impl OciReference {
+    /// Parse `oci://registry/repository`, checked the way the distribution spec names
+    /// repositories (lower-case path components). A tag or digest is refused: the bot chooses
+    /// the version, and the bundle pins it.
+    pub fn parse(s: &str) -> Result<OciReference, String> {
+        let rest = s
+            .strip_prefix("oci://")
+            .ok_or("an OCI reference starts with oci://")?;
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('@') {
+            return Err(
+                "a digest does not belong in the reference: the bundle's `digest:` pins it".into(),
+            );
+        }
+        let (registry, repository) = rest
+            .split_once('/')
+            .ok_or("no repository after the registry host")?;
+        if registry.is_empty()
+            || !registry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        {
+            return Err(format!("{registry:?} is not a registry host"));
+        }
+        let last = repository.rsplit('/').next().unwrap_or(repository);
+        if last.contains(':') {
+            return Err(
+                "a tag does not belong in the reference: the bundle's `version:` pins it".into(),
+            );
+        }
+        for part in repository.split('/') {
+            let ok = !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+                && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric();
+            if !ok {
+                return Err(format!(
+                    "repository path component {part:?} is not valid (lower-case letters, digits, and . _ - between them)"
+                ));
+            }
+        }
+        Ok(OciReference {
+            registry: registry.to_ascii_lowercase(),
+            repository: repository.to_string(),
+        })
+    }
+
+    /// The chart's name: the repository's last path segment.
+    pub fn name(&self) -> &str {
+        self.repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.repository)
+    }
+
+    /// Whether the registry is this machine (plain HTTP, as Docker and Helm allow for
+    /// localhost registries).
+    pub fn is_loopback(&self) -> bool {
+        let host = match self.registry.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => &self.registry,
+        };
+        matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+    }
+}
+
+impl fmt::Display for OciReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "oci://{}/{}", self.registry, self.repository)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod oci_reference_tests {
+    use super::OciReference;
+
+    #[test]
+    fn references_parse_and_refuse_tags_digests_and_bad_paths() {
+        let r = OciReference::parse("oci://quay.io/jetstack/charts/cert-manager").unwrap();
+        assert_eq!(r.registry, "quay.io");
+        assert_eq!(r.repository, "jetstack/charts/cert-manager");
+        assert_eq!(r.name(), "cert-manager");
+        assert_eq!(r.to_string(), "oci://quay.io/jetstack/charts/cert-manager");
+        assert!(!r.is_loopback());
+        assert!(OciReference::parse("oci://127.0.0.1:5000/charts/x")
+            .unwrap()
+            .is_loopback());
+        for bad in [
+            "https://quay.io/x",
+            "oci://quay.io",
+            "oci://quay.io/x:v1",
+            "oci://quay.io/x@sha256:00",
+            "oci://quay.io/Upper/x",
+            "oci://quay.io/a//b",
+        ] {
+            assert!(OciReference::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -199,7 +199,17 @@ impl Workspace {
         )?;
         let fetcher = Arc::new(
             Fetcher::new(train.mirrors.clone(), settings.cache_dir.clone())?
-                .with_timeout(settings.upstream_timeout),
+                .with_timeout(settings.upstream_timeout)
+                // The token reads public releases at the authenticated rate limit; it goes to
+                // the API host only.
+                .with_github(
+                    &settings.github.api_url,
+                    settings
+                        .github
+                        .token
+                        .as_ref()
+                        .map(|t| secrecy::ExposeSecret::expose_secret(t).to_string()),
+                )?,
         );
         let schemas =
             Schemas::resolve(settings.schemas.clone(), &train, &settings.cache_dir).map(Arc::new);
@@ -413,7 +423,10 @@ impl Workspace {
     }
 
     /// The index entry of the version `bundle` pins.
-    pub async fn pinned_release(&self, bundle: &LoadedBundle) -> Result<Release, String> {
+    pub async fn pinned_release(
+        &self,
+        bundle: &LoadedBundle,
+    ) -> Result<Release, upstream::UpstreamError> {
         upstream::pinned_release(&self.fetcher, &bundle.bundle).await
     }
 
@@ -436,7 +449,10 @@ impl Workspace {
         bundle: &LoadedBundle,
         branch: &TrainBranch,
     ) -> Result<(Release, Rendered), String> {
-        let release = self.pinned_release(bundle).await?;
+        let release = self
+            .pinned_release(bundle)
+            .await
+            .map_err(|e| e.to_string())?;
         let rendered = self
             .render(bundle, branch, &release)
             .await

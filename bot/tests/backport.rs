@@ -123,11 +123,7 @@ fn head(branch: &str, sha: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bump_merged_to_main_fans_out_to_exactly_the_branches_that_can_take_it() {
     let env = train();
-    env.repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.16.5",
-    );
+    env.repo.pin("cert-manager", "v1.16.5");
     let sha = env.merge_on_main(
         "cert-manager",
         "chore(cert-manager): bump v1.14.7 → v1.16.5",

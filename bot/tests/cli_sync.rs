@@ -182,9 +182,12 @@ fn assert_one_addon_fails(repo: &ConfigRepo, addon: &str, cause: &str) {
         .map(|e| e["addon"].as_str().unwrap())
         .collect();
     assert!(!planned.contains(&addon), "{planned:?}");
+    let addons = std::fs::read_dir(repo.path().join("bundles"))
+        .unwrap()
+        .count();
     assert_eq!(
         planned.len(),
-        2,
+        addons - 1,
         "the other addons are still planned: {planned:?}"
     );
     assert_eq!(before, repo.files(), "nothing is written");
@@ -213,13 +216,28 @@ fn an_unreachable_upstream_fails_only_its_addon() {
     let repo = ConfigRepo::from_project();
     repo.edit(
         "branches.toml",
-        "= \"mirror/jetstack\"",
+        "= \"mirror/argo\"",
         "= \"http://127.0.0.1:9/charts\"",
     );
     assert_one_addon_fails(
         &repo,
-        "cert-manager",
+        "argo-cd",
         "cannot reach http://127.0.0.1:9/charts/index.yaml",
+    );
+}
+
+#[test]
+fn an_unreachable_registry_fails_only_its_addon() {
+    let repo = ConfigRepo::from_project();
+    repo.edit(
+        "branches.toml",
+        "= \"mirror/oci/jetstack\"",
+        "= \"oci://127.0.0.1:9/jetstack\"",
+    );
+    assert_one_addon_fails(
+        &repo,
+        "cert-manager",
+        "oci://127.0.0.1:9/jetstack/cert-manager: cannot reach the registry",
     );
 }
 
@@ -237,25 +255,25 @@ fn a_chart_missing_from_the_index_is_named() {
 #[test]
 fn a_tampered_chart_archive_is_not_taken_and_the_next_version_is() {
     let repo = ConfigRepo::from_project();
-    let tgz = repo.path().join("mirror/jetstack/cert-manager-v1.16.5.tgz");
+    let tgz = repo.path().join("mirror/argo/argo-cd-7.9.1.tgz");
     let mut bytes = std::fs::read(&tgz).unwrap();
     bytes.push(0);
     std::fs::write(&tgz, bytes).unwrap();
     // The tampered version is set apart like any unusable entry: the next newest is proposed,
     // the tampered one is "not taken" with the reason, and a warning says so.
     let before = repo.files();
-    let (run, entries) = plan_json(&repo, &["--branch", "main", "--addon", "cert-manager"]);
+    let (run, entries) = plan_json(&repo, &["--branch", "main", "--addon", "argo-cd"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let e = entry(&entries, "cert-manager", "main");
-    assert_eq!(e["target"].as_str(), Some("v1.16.4"), "{e}");
+    let e = entry(&entries, "argo-cd", "main");
+    assert_eq!(e["target"].as_str(), Some("7.8.28"), "{e}");
     let skipped = e["skipped"].to_string();
     assert!(
-        skipped.contains("v1.16.5") && skipped.contains("digest mismatch for cert-manager v1.16.5"),
+        skipped.contains("7.9.1") && skipped.contains("digest mismatch for argo-cd 7.9.1"),
         "{skipped}"
     );
     assert!(
         run.stderr
-            .contains("index entry skipped: cert-manager v1.16.5: digest mismatch"),
+            .contains("index entry skipped: argo-cd 7.9.1: digest mismatch"),
         "{}",
         run.stderr
     );
@@ -327,7 +345,7 @@ fn an_unknown_addon_lists_the_known_ones() {
     );
     assert_eq!(run.code, 2);
     assert!(
-        run.stderr.contains("unknown addon \"cert-manger\": bundles/ has argo-cd, cert-manager, kube-prometheus-stack"),
+        run.stderr.contains("unknown addon \"cert-manger\": bundles/ has argo-cd, cert-manager, gateway-api, kube-prometheus-stack"),
         "{}",
         run.stderr
     );
@@ -340,11 +358,7 @@ fn check_accepts_the_project_config_and_reports_every_problem_at_once() {
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.ends_with("config ok\n"));
 
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v2.0.0",
-    );
+    repo.pin("cert-manager", "v2.0.0");
     repo.edit(
         "branches.toml",
         "caps = { cert-manager = \"<1.16\" }",
@@ -500,11 +514,7 @@ fn a_cut_release_branch_is_planned_from_its_own_pins_and_renders() {
     // release-1.31 already runs cert-manager v1.15.5 (the newest under its cap), rendered for
     // 1.31 by `render`, which picks the checked-out branch.
     repo.git(&["checkout", "-q", "-b", "release-1.31"]);
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.15.5",
-    );
+    repo.pin("cert-manager", "v1.15.5");
     let run = ake_bot(repo.path(), &["render"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(repo

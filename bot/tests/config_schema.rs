@@ -291,14 +291,21 @@ fn unknown_keys_are_rejected_at_top_level_and_nested() {
     let mut b = repo_bundle("cert-manager");
     b["allowd"] = json!(">=1.14.0");
     assert_rejected_at(BUNDLE, &b, "", not_allowed);
-    let mut b = repo_bundle("cert-manager");
-    b["source"]["helm"]["charts"] = json!("cert-manager");
+    let mut b = repo_bundle("argo-cd");
+    b["source"]["helm"]["charts"] = json!("argo-cd");
     assert_rejected_at(BUNDLE, &b, "/source/helm", not_allowed);
-    // Exactly `helm` under source: no other kind, and not nothing.
+    // Exactly one kind under source: no unknown kind, not two, and not nothing.
     let mut b = repo_bundle("cert-manager");
-    b["source"] = json!({"oci": {"repo": "oci://quay.io/jetstack", "chart": "cert-manager"}});
+    b["source"] = json!({"ocl": "oci://quay.io/jetstack/charts/cert-manager"});
     assert_rejected_at(BUNDLE, &b, "/source", not_allowed);
-    assert_rejected_at(BUNDLE, &b, "/source", "\"helm\" is a required property");
+    let mut b = repo_bundle("cert-manager");
+    b["source"]["helm"] = json!({"repo": "https://charts.jetstack.io", "chart": "cert-manager"});
+    assert_rejected_at(BUNDLE, &b, "/source", "oneOf");
+    b["source"] = json!({});
+    assert_rejected_at(BUNDLE, &b, "/source", "oneOf");
+    let mut b = repo_bundle("cert-manager");
+    b["source"] = json!({"github_release": {"repo": "kubernetes-sigs/gateway-api", "assets": "x"}});
+    assert_rejected_at(BUNDLE, &b, "/source/github_release", not_allowed);
 }
 
 #[test]

@@ -10,7 +10,12 @@ use std::time::{Duration, Instant};
 
 use ake_bot_testkit::{Bot, ConfigRepo, Run};
 
-const ADDONS: [&str; 3] = ["argo-cd", "cert-manager", "kube-prometheus-stack"];
+const ADDONS: [&str; 4] = [
+    "argo-cd",
+    "cert-manager",
+    "gateway-api",
+    "kube-prometheus-stack",
+];
 const BRANCHES: [&str; 4] = ["main", "release-1.32", "release-1.31", "release-1.24"];
 
 fn ake_bot(repo: &ConfigRepo, args: &[&str]) -> Run {
@@ -37,11 +42,7 @@ fn train() -> ConfigRepo {
     repo.git(&["commit", "-q", "-m", "argo-cd leaves release-1.32"]);
     repo.git(&["tag", "-a", "v1.32.10", "-m", "release v1.32.10"]);
     repo.git(&["checkout", "-q", "main"]);
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.16.5",
-    );
+    repo.pin("cert-manager", "v1.16.5");
     repo.git(&[
         "commit",
         "-q",
@@ -240,7 +241,7 @@ fn out_writes_the_rendered_format_to_a_file() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
         run.stdout,
-        format!("wrote {}: 3 addons on 4 branches\n", out.display())
+        format!("wrote {}: 4 addons on 4 branches\n", out.display())
     );
     let md = ake_bot(&repo, &["matrix", "--format", "markdown"]);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), md.stdout);

@@ -19,11 +19,7 @@ fn the_next_tag_and_notes_follow_the_commits_since_the_last_tag() {
     let repo = ConfigRepo::from_project();
     repo.git_init();
     repo.git(&["tag", "-a", "v1.33.0", "-m", "release v1.33.0"]);
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.16.5",
-    );
+    repo.pin("cert-manager", "v1.16.5");
     assert_eq!(
         ake_bot(&repo, &["render", "--addon", "cert-manager"]).code,
         0

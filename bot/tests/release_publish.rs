@@ -20,11 +20,7 @@ fn setup() -> Env {
     let repo = ConfigRepo::from_project();
     repo.git_init();
     repo.git(&["tag", "-a", "v1.33.0", "-m", "## v1.33.0\n"]);
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.16.5",
-    );
+    repo.pin("cert-manager", "v1.16.5");
     repo.git(&[
         "commit",
         "-q",

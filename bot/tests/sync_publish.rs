@@ -87,6 +87,7 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
             [
                 "ake-bot/argo-cd",
                 "ake-bot/cert-manager",
+                "ake-bot/gateway-api",
                 "ake-bot/kube-prometheus-stack"
             ]
         );
@@ -550,12 +551,12 @@ async fn a_permanent_error_for_one_addon_does_not_stop_the_others() {
     );
     assert_eq!(
         server.world().open_pulls().len(),
-        2,
-        "the other two addons got their PRs"
+        3,
+        "the other three addons got their PRs"
     );
     let again = sync(&env, &server.uri()).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(server.world().open_pulls().len(), 3);
+    assert_eq!(server.world().open_pulls().len(), 4, "the refused one, on the next run");
     server.finish();
 }
 
@@ -635,8 +636,7 @@ async fn failures_while_closing_a_stale_pr_converge_with_one_comment() {
 
 /// Someone bumps cert-manager on main by hand (pin and render) and pushes, as the PR would have.
 fn bump_main_by_hand(env: &Env) {
-    env.repo
-        .edit(CM_BUNDLE, "version: v1.14.7", "version: v1.16.5");
+    env.repo.pin("cert-manager", "v1.16.5");
     let render = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
         .args(["render", "--addon", "cert-manager"])
         .repo(env.repo.path())
@@ -704,6 +704,11 @@ async fn a_capped_branch_gets_its_own_pr_and_a_branch_main_serves_gets_none() {
             "main",
             "ake-bot/cert-manager",
             "chore(cert-manager): bump v1.14.7 → v1.16.5",
+        ),
+        (
+            "main",
+            "ake-bot/gateway-api",
+            "chore(gateway-api): bump v1.2.1 → v1.5.1",
         ),
         (
             "main",
@@ -920,11 +925,7 @@ async fn a_backport_supersedes_a_direct_pr_for_the_same_version() {
         .unwrap();
     // Main moves to v1.15.5 by hand, and that change is backported to release-1.31.
     env.repo.git(&["checkout", "-q", "main"]);
-    env.repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.15.5",
-    );
+    env.repo.pin("cert-manager", "v1.15.5");
     let render = Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
         .args(["render", "--addon", "cert-manager"])
         .repo(env.repo.path())
@@ -995,7 +996,7 @@ async fn a_dashboard_github_will_not_list_is_not_written_and_the_prs_go_on() {
         run.stdout
     );
     let w = server.world();
-    assert_eq!(w.open_pulls().len(), 3, "the PRs go on");
+    assert_eq!(w.open_pulls().len(), 4, "the PRs go on");
     assert!(
         w.issues.is_empty(),
         "no dashboard written blind (it could be a second one)"
@@ -1008,8 +1009,8 @@ async fn a_dashboard_github_will_not_list_is_not_written_and_the_prs_go_on() {
 async fn failed_writes_on_a_release_branch_and_the_dashboard_converge_without_duplicates() {
     let env = setup_with_release_branches(false);
     let server = start(&env).await;
-    // Four attempts per call: every one of the four PRs, and the dashboard, fails to open.
-    for (op, calls) in [("pulls/create", 4), ("issues/create", 1)] {
+    // Four attempts per call: every one of the five PRs, and the dashboard, fails to open.
+    for (op, calls) in [("pulls/create", 5), ("issues/create", 1)] {
         for _ in 0..4 * calls {
             server
                 .world()

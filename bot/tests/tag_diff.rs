@@ -19,11 +19,7 @@ fn two_releases() -> ConfigRepo {
     let repo = ConfigRepo::from_project();
     repo.git_init();
     repo.git(&["tag", "-a", "v1.33.0", "-m", "release v1.33.0"]);
-    repo.edit(
-        "bundles/cert-manager/bundle.yaml",
-        "version: v1.14.7",
-        "version: v1.16.5",
-    );
+    repo.pin("cert-manager", "v1.16.5");
     let render = ake_bot(&repo, &["render", "--addon", "cert-manager"]);
     assert_eq!(render.code, 0, "{}", render.stderr);
     repo.git(&[

@@ -102,8 +102,8 @@ fn the_projects_real_renders_validate_on_every_branch_kubernetes_validate_covers
             .find(|r| r["branch"] == branch)
             .unwrap();
         assert_eq!(
-            b["objects"], 237,
-            "all three bundles' objects were checked on {branch}"
+            b["objects"], 242,
+            "all four bundles' objects were checked on {branch}"
         );
     }
     // 1.24: no schema set for it, and Argo CD's chart refuses it: both said plainly.
@@ -201,7 +201,7 @@ fn github_actions_get_annotations_and_a_step_summary() {
         run.stdout
     );
     let table = std::fs::read_to_string(summary.path()).unwrap();
-    assert!(table.contains("| `main` | 1.33 | 4 | 245 |"), "{table}");
+    assert!(table.contains("| `main` | 1.33 | 5 | 250 |"), "{table}");
 
     // With JSON output, stdout stays one document: the annotations go to stderr.
     let summary = tempfile::NamedTempFile::new().unwrap();

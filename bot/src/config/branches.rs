@@ -515,12 +515,33 @@ pub fn parse(
                     }
                 }
             }
+            // An OCI registry is mirrored by another registry (or a layout directory), a Helm
+            // repository by a web server (or a directory): never one by the other.
+            Ok(u) if u.scheme() == "oci" && prefix_norm.starts_with("oci://") => {
+                MirrorTarget::Url(u)
+            }
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https") && prefix_norm.starts_with("oci://") =>
+            {
+                r.error(
+                    pos,
+                    format!("mirror for {prefix}: an OCI registry is mirrored by another registry (oci://host/path) or an OCI layout directory, not {:?}", u.scheme()),
+                );
+                continue;
+            }
+            Ok(u) if u.scheme() == "oci" => {
+                r.error(
+                    pos,
+                    format!("mirror for {prefix}: an oci:// mirror serves only an oci:// prefix"),
+                );
+                continue;
+            }
             Ok(u) if matches!(u.scheme(), "http" | "https") => MirrorTarget::Url(u),
             Ok(u) if u.scheme().len() > 1 => {
                 r.error(
                     pos,
                     format!(
-                        "mirror for {prefix}: scheme {:?} is not supported (http, https, file)",
+                        "mirror for {prefix}: scheme {:?} is not supported (http, https, oci, file)",
                         u.scheme()
                     ),
                 );

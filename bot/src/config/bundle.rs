@@ -31,6 +31,33 @@ pub enum DeployTarget {
 pub enum UpstreamSource {
     /// A classic Helm chart repository (`index.yaml` over HTTP(S), or a mirror of one).
     Helm(HelmSource),
+    /// A chart in an OCI registry (`oci://host/path/chart`), versions from its tags.
+    Oci(OciSource),
+    /// A manifest attached to each GitHub release of a repository (no chart).
+    GithubRelease(GithubReleaseSource),
+}
+
+/// A chart in an OCI registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciSource {
+    /// `oci://registry/repository/path/chart`, as `helm pull` takes it (no tag).
+    pub reference: String,
+    /// The last path segment: the chart's name.
+    pub chart: String,
+}
+
+/// A manifest published as an asset of each GitHub release.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GithubReleaseSource {
+    /// `owner/name` of the GitHub repository. Required.
+    pub repo: String,
+    /// The asset's name, or a glob (`*`, `?`) matching exactly one asset of a release. Required.
+    pub asset: String,
+    /// An asset in `sha256sum` format holding the asset's checksum, for releases where GitHub
+    /// reports no digest. Default: none (GitHub's digest is required then).
+    #[serde(default)]
+    pub checksum: Option<String>,
 }
 
 /// `source:` as written: exactly one key naming the kind of source. (A struct rather than an
@@ -39,15 +66,32 @@ pub enum UpstreamSource {
 #[serde(deny_unknown_fields)]
 #[schemars(
     rename = "Source",
-    description = "Where upstream publishes the addon: exactly one key naming the kind of source."
+    description = "Where upstream publishes the addon: exactly one key naming the kind of source.",
+    extend("oneOf" = [
+        {"required": ["helm"]},
+        {"required": ["oci"]},
+        {"required": ["github_release"]}
+    ])
 )]
 struct RawSource {
+    // `with`: the schema says what the key holds when present (no `null`); `oneOf` above says
+    // exactly one is.
     /// `helm: {repo, chart}`: a Helm chart repository.
-    // Required in the schema: `parse` rejects a source without it, and `helm` is the only kind
-    // today. A second kind needs a oneOf here instead.
-    #[schemars(required)]
+    #[serde(default)]
+    #[schemars(with = "HelmSource")]
     helm: Option<HelmSource>,
+    /// `oci: oci://registry/path/chart`: a chart in an OCI registry.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    oci: Option<String>,
+    /// `github_release: {repo, asset, checksum}`: a manifest attached to each GitHub release.
+    #[serde(default)]
+    #[schemars(with = "GithubReleaseSource")]
+    github_release: Option<GithubReleaseSource>,
 }
+
+/// The kinds of source, as `source:` names them.
+const SOURCE_KINDS: &[&str] = &["helm", "oci", "github_release"];
 
 /// A chart in a classic Helm chart repository.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -71,6 +115,10 @@ pub(super) struct RawBundle {
     source: RawSource,
     /// The pinned chart version, exactly as upstream writes it (`v1.16.5`, `7.9.1`). Required.
     version: String,
+    /// The digest of what the pin names, `sha256:<hex>`: the OCI manifest's for an `oci`
+    /// source, the asset's for a `github_release` one. Written by the bot with the version; a
+    /// registry or release that serves other bytes under the same version is refused.
+    digest: Option<String>,
     /// The range the bot may move the pin within (Helm constraint syntax). Required.
     allowed: String,
     /// Whether pre-release versions may be chosen. Default: false.
@@ -108,6 +156,7 @@ const FIELDS: &[(&str, Kind, bool)] = &[
     ("description", Kind::Text, false),
     ("source", Kind::Map, true),
     ("version", Kind::Text, true),
+    ("digest", Kind::Text, false),
     ("allowed", Kind::Text, true),
     ("prerelease", Kind::Flag, false),
     ("namespace", Kind::Text, true),
@@ -118,6 +167,11 @@ const FIELDS: &[(&str, Kind, bool)] = &[
 ];
 const HELM_FIELDS: &[(&str, Kind, bool)] =
     &[("repo", Kind::Text, true), ("chart", Kind::Text, true)];
+const GITHUB_RELEASE_FIELDS: &[(&str, Kind, bool)] = &[
+    ("repo", Kind::Text, true),
+    ("asset", Kind::Text, true),
+    ("checksum", Kind::Text, false),
+];
 
 /// Every problem of shape at once — unknown keys, values of the wrong type (a version YAML read
 /// as a number), missing fields — each at its line, before the fields are read one by one.
@@ -130,10 +184,34 @@ fn scan(file: &Path, text: &str) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let source = fields(file, text, &top, FIELDS, "bundle.yaml", &mut errors);
     if let Some(serde_json::Value::Object(source)) = source.get("source") {
-        for key in source.keys().filter(|k| k.as_str() != "helm") {
+        for key in source
+            .keys()
+            .filter(|k| !SOURCE_KINDS.contains(&k.as_str()))
+        {
+            let message =
+                format!("unknown field `{key}`, expected one of `helm`, `oci`, `github_release`");
+            let mut e = ConfigError::new(file, message.clone()).at_key(text, key);
+            if let Some(h) = did_you_mean(&message) {
+                e = e.hint(h);
+            }
+            errors.push(e);
+        }
+        let kinds: Vec<&str> = SOURCE_KINDS
+            .iter()
+            .copied()
+            .filter(|k| source.contains_key(*k))
+            .collect();
+        if kinds.len() > 1 {
             errors.push(
-                ConfigError::new(file, format!("unknown field `{key}`, expected `helm`"))
-                    .at_key(text, key),
+                ConfigError::new(
+                    file,
+                    format!(
+                        "source names {} kinds of source ({}); a bundle has exactly one",
+                        kinds.len(),
+                        kinds.join(", ")
+                    ),
+                )
+                .at_key(text, "source"),
             );
         }
         match source.get("helm") {
@@ -144,12 +222,47 @@ fn scan(file: &Path, text: &str) -> Vec<ConfigError> {
                 ConfigError::new(file, "source.helm must be a mapping with repo and chart")
                     .at_key(text, "helm"),
             ),
-            None if source.keys().all(|k| k == "helm") => errors.push(
-                ConfigError::new(file, "source: name the kind of source, e.g. `helm:`")
-                    .at_key(text, "source")
-                    .hint("see the bundle.yaml example in README.md"),
+            None => {}
+        }
+        match source.get("oci") {
+            Some(serde_json::Value::String(_)) | None => {}
+            Some(_) => errors.push(
+                ConfigError::new(
+                    file,
+                    "source.oci must be a reference such as oci://quay.io/jetstack/charts/cert-manager",
+                )
+                .at_key(text, "oci"),
+            ),
+        }
+        match source.get("github_release") {
+            Some(serde_json::Value::Object(gh)) => {
+                fields(
+                    file,
+                    text,
+                    gh,
+                    GITHUB_RELEASE_FIELDS,
+                    "source.github_release",
+                    &mut errors,
+                );
+            }
+            Some(_) => errors.push(
+                ConfigError::new(
+                    file,
+                    "source.github_release must be a mapping with repo and asset",
+                )
+                .at_key(text, "github_release"),
             ),
             None => {}
+        }
+        if kinds.is_empty() && source.keys().all(|k| SOURCE_KINDS.contains(&k.as_str())) {
+            errors.push(
+                ConfigError::new(
+                    file,
+                    "source: name the kind of source: `helm:`, `oci:` or `github_release:`",
+                )
+                .at_key(text, "source")
+                .hint("see the bundle.yaml example in README.md"),
+            );
         }
     }
     if let Some(serde_json::Value::String(d)) = top.get("deploy_to") {
@@ -239,9 +352,15 @@ fn without_unknown_keys(text: &str) -> Option<RawBundle> {
     let top = v.as_object_mut()?;
     top.retain(|k, _| FIELDS.iter().any(|(f, _, _)| f == k));
     if let Some(source) = top.get_mut("source").and_then(|s| s.as_object_mut()) {
-        source.retain(|k, _| k == "helm");
+        source.retain(|k, _| SOURCE_KINDS.contains(&k.as_str()));
         if let Some(helm) = source.get_mut("helm").and_then(|h| h.as_object_mut()) {
             helm.retain(|k, _| HELM_FIELDS.iter().any(|(f, _, _)| f == k));
+        }
+        if let Some(gh) = source
+            .get_mut("github_release")
+            .and_then(|h| h.as_object_mut())
+        {
+            gh.retain(|k, _| GITHUB_RELEASE_FIELDS.iter().any(|(f, _, _)| f == k));
         }
     }
     serde_json::from_value(v).ok()
@@ -270,6 +389,9 @@ pub struct Bundle {
     pub description: String,
     pub source: UpstreamSource,
     pub version: Version,
+    /// The pinned digest (lower-case hex, without `sha256:`), for OCI and GitHub release
+    /// sources.
+    pub digest: Option<String>,
     pub allowed: Constraint,
     pub prerelease: bool,
     pub namespace: String,
@@ -287,10 +409,29 @@ impl Bundle {
     pub fn rendered_file(&self) -> PathBuf {
         self.dir.join(RENDERED_FILE)
     }
-    pub fn helm(&self) -> &HelmSource {
+    /// The chart's name (for a GitHub release source, the asset pattern): what reports call
+    /// the upstream artifact.
+    pub fn chart(&self) -> &str {
         match &self.source {
-            UpstreamSource::Helm(h) => h,
+            UpstreamSource::Helm(h) => &h.chart,
+            UpstreamSource::Oci(o) => &o.chart,
+            UpstreamSource::GithubRelease(g) => &g.asset,
         }
+    }
+
+    /// Where upstream publishes it, for messages: the repository URL, `oci://…`, or
+    /// `github.com/owner/name releases`.
+    pub fn source_location(&self) -> String {
+        match &self.source {
+            UpstreamSource::Helm(h) => h.repo.clone(),
+            UpstreamSource::Oci(o) => o.reference.clone(),
+            UpstreamSource::GithubRelease(g) => format!("https://github.com/{}/releases", g.repo),
+        }
+    }
+
+    /// Whether the bundle is rendered by helm (a chart), not taken as a released manifest.
+    pub fn is_chart(&self) -> bool {
+        !matches!(self.source, UpstreamSource::GithubRelease(_))
     }
 }
 
@@ -365,47 +506,30 @@ pub fn parse(
             );
         }
     }
-    let Some(helm) = raw.source.helm.clone() else {
-        // An unknown kind of source was already said; otherwise say what is missing.
-        if !errors.iter().any(|e| e.message.contains("expected `helm`")) {
-            errors.push(
-                err(
-                    "source: name the kind of source, e.g. `helm:`".into(),
-                    "source",
-                )
-                .hint("see the bundle.yaml example in README.md"),
-            );
-        }
-        errors.sort_by_key(|e| (e.line.unwrap_or(usize::MAX), e.column.unwrap_or(0)));
-        return Err(errors);
+    let source = parse_source(&raw.source, &file, text, &mut errors);
+    let digest = match &raw.digest {
+        None => None,
+        Some(d) => match d.strip_prefix("sha256:").map(str::to_ascii_lowercase) {
+            Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Some(hex),
+            _ => {
+                errors.push(
+                    err(
+                        format!("digest {d:?} is not sha256:<64 hex digits>"),
+                        "digest",
+                    )
+                    .hint("leave it to the bot: it writes the digest with the version"),
+                );
+                None
+            }
+        },
     };
-    match url::Url::parse(&helm.repo) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        // Only mirrors the train declares are read from disk: a bundle names its upstream.
-        Ok(u) if u.scheme() == "file" => errors.push(
+    if digest.is_some() && matches!(source, Some(UpstreamSource::Helm(_))) {
+        errors.push(
             err(
-                "source.helm.repo: a file:// repository is not read directly".into(),
-                "repo",
-            )
-            .hint("name the upstream URL here and map it to the local copy under [mirrors] in branches.toml"),
-        ),
-        Ok(u) => errors.push(err(
-            format!(
-                "source.helm.repo: scheme {:?} is not supported (http, https)",
-                u.scheme()
+                "digest: a Helm repository's index carries the digest; pin one only for an oci or github_release source".into(),
+                "digest",
             ),
-            "repo",
-        )),
-        Err(e) => errors.push(err(
-            format!("source.helm.repo {:?} is not a URL: {e}", helm.repo),
-            "repo",
-        )),
-    }
-    if helm.chart.is_empty() || helm.chart.contains(['/', '\\']) || helm.chart.starts_with('.') {
-        errors.push(err(
-            format!("source.helm.chart {:?} is not a chart name", helm.chart),
-            "chart",
-        ));
+        );
     }
     if !is_dns_label(&raw.namespace) {
         errors.push(err(
@@ -451,13 +575,14 @@ pub fn parse(
         }
     };
 
-    match (name, version, allowed, errors.is_empty()) {
-        (Some(name), Some(version), Some(allowed), true) => Ok(Bundle {
+    match (name, version, allowed, source, errors.is_empty()) {
+        (Some(name), Some(version), Some(allowed), Some(source), true) => Ok(Bundle {
             name,
             dir: dir.to_path_buf(),
             description: raw.description,
-            source: UpstreamSource::Helm(helm),
+            source,
             version,
+            digest,
             allowed,
             prerelease: raw.prerelease,
             namespace: raw.namespace,
@@ -472,6 +597,157 @@ pub fn parse(
             Err(errors)
         }
     }
+}
+
+/// The one kind of source `raw` names, checked; problems go to `errors`.
+fn parse_source(
+    raw: &RawSource,
+    file: &Path,
+    text: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<UpstreamSource> {
+    let err = |msg: String, key: &str| ConfigError::new(file, msg).at_key(text, key);
+    let before = errors.len();
+    let kinds = [
+        raw.helm.is_some(),
+        raw.oci.is_some(),
+        raw.github_release.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        // `scan` said what is wrong (none, or more than one), unless the file did not scan.
+        if !errors.iter().any(|e| e.message.starts_with("source")) {
+            errors.push(
+                err(
+                    "source: name one kind of source: `helm:`, `oci:` or `github_release:`".into(),
+                    "source",
+                )
+                .hint("see the bundle.yaml example in README.md"),
+            );
+        }
+        return None;
+    }
+    if let Some(helm) = &raw.helm {
+        match url::Url::parse(&helm.repo) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            // Only mirrors the train declares are read from disk: a bundle names its upstream.
+            Ok(u) if u.scheme() == "file" => errors.push(
+                err(
+                    "source.helm.repo: a file:// repository is not read directly".into(),
+                    "repo",
+                )
+                .hint("name the upstream URL here and map it to the local copy under [mirrors] in branches.toml"),
+            ),
+            Ok(u) if u.scheme() == "oci" => errors.push(
+                err(
+                    "source.helm.repo: an oci:// reference is a source of its own".into(),
+                    "repo",
+                )
+                .hint(format!("write `oci: {}/{}` under source instead of helm", helm.repo.trim_end_matches('/'), helm.chart)),
+            ),
+            Ok(u) => errors.push(err(
+                format!(
+                    "source.helm.repo: scheme {:?} is not supported (http, https)",
+                    u.scheme()
+                ),
+                "repo",
+            )),
+            Err(e) => errors.push(err(
+                format!("source.helm.repo {:?} is not a URL: {e}", helm.repo),
+                "repo",
+            )),
+        }
+        if helm.chart.is_empty() || helm.chart.contains(['/', '\\']) || helm.chart.starts_with('.')
+        {
+            errors.push(err(
+                format!("source.helm.chart {:?} is not a chart name", helm.chart),
+                "chart",
+            ));
+        }
+        return (errors.len() == before).then(|| UpstreamSource::Helm(helm.clone()));
+    }
+    if let Some(reference) = &raw.oci {
+        return match crate::model::OciReference::parse(reference) {
+            Ok(r) => Some(UpstreamSource::Oci(OciSource {
+                reference: r.to_string(),
+                chart: r.name().to_string(),
+            })),
+            Err(e) => {
+                errors.push(
+                    err(format!("source.oci {reference:?}: {e}"), "oci")
+                        .hint("e.g. oci: oci://quay.io/jetstack/charts/cert-manager (no tag: the bot chooses the version)"),
+                );
+                None
+            }
+        };
+    }
+    let gh = raw.github_release.as_ref()?;
+    let mut parts = gh.repo.split('/');
+    let ok_part = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+    };
+    if !(ok_part(parts.next()) && ok_part(parts.next()) && parts.next().is_none()) {
+        errors.push(err(
+            format!("source.github_release.repo {:?} is not owner/name", gh.repo),
+            "repo",
+        ));
+    }
+    for (key, v) in [
+        ("asset", Some(&gh.asset)),
+        ("checksum", gh.checksum.as_ref()),
+    ] {
+        if let Some(v) = v {
+            if v.is_empty() || v.contains(['/', '\\']) {
+                errors.push(err(
+                    format!("source.github_release.{key} {v:?} is not an asset name or pattern"),
+                    key,
+                ));
+            }
+        }
+    }
+    (errors.len() == before).then(|| UpstreamSource::GithubRelease(gh.clone()))
+}
+
+/// `text` (a bundle.yaml) with its top-level `digest:` set to `digest` (`sha256:<hex>`), added
+/// after `version:` when missing, or removed when `None`; everything else kept byte for byte.
+pub fn set_digest(text: &str, digest: Option<&str>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 80);
+    let mut placed = false;
+    let mut had_version = false;
+    for line in text.split_inclusive('\n') {
+        let eol = &line[line.trim_end_matches(['\n', '\r']).len()..];
+        if line.starts_with("digest:") {
+            if let Some(d) = digest.filter(|_| !placed) {
+                out.push_str(&format!("digest: {d}{eol}"));
+                placed = true;
+            }
+            continue;
+        }
+        out.push_str(line);
+        if line.starts_with("version:") {
+            had_version = true;
+            if let Some(d) = digest {
+                // Only when no `digest:` line follows; checked at the end by `placed`.
+                if !text.lines().any(|l| l.starts_with("digest:")) {
+                    let eol = if eol.is_empty() { "\n" } else { eol };
+                    if !line.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&format!("digest: {d}{eol}"));
+                    placed = true;
+                }
+            }
+        }
+    }
+    if digest.is_some() && !placed && !had_version {
+        return Err("bundle.yaml has no top-level `version:` line to put `digest:` after".into());
+    }
+    Ok(out)
 }
 
 /// `text` (a bundle.yaml) with its top-level `version:` set to `version`, everything else
@@ -601,7 +877,7 @@ mod tests {
         assert_eq!(b.release, "cm");
         assert_eq!(b.values, Some(PathBuf::from("bundles/cert-manager/v.j2")));
         assert!(!b.include_crds);
-        assert_eq!(b.helm().chart, "cert-manager");
+        assert_eq!(b.chart(), "cert-manager");
         assert_eq!(b.version.to_string(), "v1.14.7");
     }
 
@@ -613,8 +889,11 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("did you mean `namespace`?"), "{e}");
-        let e = parse_with(&MIN.replace("helm:", "oci:"), &[]).unwrap_err();
-        assert!(e.contains("unknown field `oci`, expected `helm`"), "{e}");
+        let e = parse_with(&MIN.replace("helm:", "ocl:"), &[]).unwrap_err();
+        assert!(
+            e.contains("unknown field `ocl`, expected one of `helm`, `oci`, `github_release`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 pub use branches::{BranchStatus, Mirrors, Source, Train, TrainBranch, Updates};
 pub use bundle::{
-    set_version, Bundle, DeployTarget, HelmSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES,
-    RENDERED_FILE,
+    parse as parse_bundle, set_digest, set_version, Bundle, DeployTarget, GithubReleaseSource,
+    HelmSource, OciSource, UpstreamSource, BUNDLE_FILE, DEFAULT_VALUES, RENDERED_FILE,
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use schema::json_schemas;

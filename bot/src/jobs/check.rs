@@ -71,7 +71,7 @@ pub async fn check(settings: &Settings) -> CheckReport {
                 summary.push(format!(
                     "{}: {} {} (allowed {})",
                     b.bundle.name,
-                    b.bundle.helm().chart,
+                    b.bundle.chart(),
                     b.bundle.version,
                     b.bundle.allowed
                 ));
@@ -107,7 +107,7 @@ fn values_template_problems(train: &config::Train, bundles: &config::Bundles) ->
             .filter(|b| b.status != BranchStatus::Eol)
         {
             let chart = render::ChartContext {
-                name: lb.bundle.helm().chart.clone(),
+                name: lb.bundle.chart().to_string(),
                 version: lb.bundle.version.to_string(),
                 app_version: None,
             };

@@ -141,6 +141,10 @@ async fn chart_admits(ws: &Workspace, lb: &LoadedBundle, branch: &TrainBranch) -
     };
     let release = match ws.pinned_release(lb).await {
         Ok(r) => r,
+        // Not the bytes the bundle pins: an integrity failure, not an unreachable upstream.
+        Err(e @ crate::upstream::UpstreamError::PinnedDigest { .. }) => {
+            return vec![at(Severity::Error, e.to_string())]
+        }
         Err(e) => {
             return vec![at(
                 Severity::Warning,

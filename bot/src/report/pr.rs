@@ -64,6 +64,13 @@ struct Ctx {
     branch: String,
     kube: String,
     chart: String,
+    /// `chart`, or `asset` for a manifest released as a GitHub release asset.
+    artifact: &'static str,
+    /// Where the chart comes from, for OCI and GitHub release sources.
+    source: Option<String>,
+    /// The pinned digests (`sha256:…`), for sources whose bundle pins one.
+    digest_from: Option<String>,
+    digest_to: Option<String>,
     from: String,
     to: String,
     app_from: Option<String>,
@@ -185,6 +192,13 @@ pub fn close_comment(marker: &str, why: &str) -> Result<String, TemplateError> {
 }
 
 fn context(b: &PrBody<'_>) -> Ctx {
+    // A Helm index carries the digest; other sources' bundles pin it, and the PR shows it.
+    let pins_digest = !matches!(b.addon.source, crate::config::UpstreamSource::Helm(_));
+    let pinned_digest = |r: &crate::upstream::Release| {
+        crate::upstream::sha256_digest(&r.entry)
+            .filter(|_| pins_digest)
+            .map(|d| format!("sha256:{d}"))
+    };
     let from = b.current_version.to_string();
     let to = b.target.version.to_string();
     let app_from = b.current.and_then(|r| r.entry.app_version.clone());
@@ -251,7 +265,11 @@ fn context(b: &PrBody<'_>) -> Ctx {
         addon: b.addon.name.to_string(),
         branch: b.branch.name.to_string(),
         kube: b.branch.kubernetes.to_string(),
-        chart: b.addon.helm().chart.clone(),
+        chart: b.addon.chart().to_string(),
+        artifact: if b.addon.is_chart() { "chart" } else { "asset" },
+        source: pins_digest.then(|| b.addon.source_location()),
+        digest_from: b.current.and_then(pinned_digest),
+        digest_to: pinned_digest(b.target),
         from,
         to,
         app_from,

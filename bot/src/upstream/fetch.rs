@@ -16,9 +16,12 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use super::github_release::{GithubReleaseSource, GithubReleases, Listing, ReleaseLocation};
 use super::index::{ChartEntry, Index};
+use super::oci::{OciChart, OciClient, OciLocation};
 use super::UpstreamError;
 use crate::config::{Mirrors, Source};
+use crate::model::OciReference;
 use crate::retry::{Backoff, Next};
 
 /// Large enough for the biggest public indexes (prometheus-community's is ~25 MB), small
@@ -28,8 +31,11 @@ const MAX_CHART_BYTES: u64 = 64 << 20;
 const ATTEMPTS: u32 = 3;
 /// The default deadline of one upstream request (connect, headers and body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
+/// The GitHub API release-asset sources are read from unless `GITHUB_API_URL` says otherwise.
+const GITHUB_API: &str = "https://api.github.com";
 
 type IndexCell = Arc<OnceCell<Result<Arc<Index>, UpstreamError>>>;
+type Cell<T> = Arc<OnceCell<Result<Arc<T>, UpstreamError>>>;
 
 /// A failed GET, and whether retrying could help.
 struct Failed(UpstreamError, bool);
@@ -46,6 +52,13 @@ pub struct Fetcher {
     mirrors: Mirrors,
     cache_dir: PathBuf,
     indexes: Mutex<HashMap<Source, IndexCell>>,
+    oci: OciClient,
+    /// Tags per OCI repository, and charts per (repository, tag): read once per run.
+    oci_tags: Mutex<HashMap<OciLocation, Cell<Vec<String>>>>,
+    oci_charts: Mutex<HashMap<(OciLocation, String), Cell<OciChart>>>,
+    /// The GitHub API for release-asset sources, and each source's listing, once per run.
+    github: GithubReleases,
+    gh_listings: Mutex<HashMap<GithubReleaseSource, Cell<(String, Listing)>>>,
     /// First retry waits this long, then twice as long.
     retry_base: Duration,
     /// The deadline of one request; all attempts together get two and a half of these, so a
@@ -67,6 +80,16 @@ impl Fetcher {
                 cause: format!("cannot build an HTTP client: {e}"),
             })?;
         Ok(Fetcher {
+            oci: OciClient::new(client.clone(), DEFAULT_TIMEOUT, Duration::from_millis(500)),
+            oci_tags: Mutex::new(HashMap::new()),
+            oci_charts: Mutex::new(HashMap::new()),
+            github: GithubReleases::new(GITHUB_API, None, DEFAULT_TIMEOUT).map_err(|e| {
+                UpstreamError::Unreachable {
+                    url: GITHUB_API.into(),
+                    cause: e.to_string(),
+                }
+            })?,
+            gh_listings: Mutex::new(HashMap::new()),
             client,
             mirrors,
             cache_dir,
@@ -79,13 +102,184 @@ impl Fetcher {
     /// The deadline of one request (`--upstream-timeout`).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.oci.timeout = timeout;
         self
     }
 
     /// Shorter retry waits (tests).
     pub fn with_retry_base(mut self, base: Duration) -> Self {
         self.retry_base = base;
+        self.oci.retry_base = base;
+        self.github = self.github.with_retry_base(base);
         self
+    }
+
+    /// Read release-asset sources from the GitHub API at `api_url` (`GITHUB_API_URL`), with
+    /// `token` (sent to that API only; anonymous reads are rate-limited to 60 an hour).
+    pub fn with_github(
+        mut self,
+        api_url: &str,
+        token: Option<String>,
+    ) -> Result<Self, UpstreamError> {
+        self.github =
+            GithubReleases::new(api_url, token, self.timeout)?.with_retry_base(self.retry_base);
+        Ok(self)
+    }
+
+    /// Where the releases of `repo` are read: the API, or the mirror directory declared for
+    /// `https://github.com/<repo>`.
+    fn release_location(&self, repo: &str) -> Result<ReleaseLocation, UpstreamError> {
+        let page = format!("https://github.com/{repo}");
+        match self.mirrors.resolve(&page) {
+            Source::Dir(d) => Ok(ReleaseLocation::Dir(d)),
+            Source::Url(u) if u == page => Ok(ReleaseLocation::Api(self.github.clone())),
+            Source::Url(u) => Err(UpstreamError::Unreachable {
+                url: page,
+                cause: format!("a GitHub release source is mirrored by a directory (releases.json and <tag>/<asset>), not {u}"),
+            }),
+        }
+    }
+
+    /// The releases of a release-asset source and where they were read (once per run).
+    pub async fn github_releases(
+        &self,
+        src: &GithubReleaseSource,
+    ) -> Result<(String, Listing), UpstreamError> {
+        let cell = {
+            let mut map = self
+                .gh_listings
+                .lock()
+                .expect("never poisoned: nothing panics holding it");
+            map.entry(src.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let loc = self.release_location(&src.repo)?;
+            let where_ = match &loc {
+                ReleaseLocation::Api(_) => format!("https://github.com/{}/releases", src.repo),
+                ReleaseLocation::Dir(d) => d.display().to_string(),
+            };
+            Ok(Arc::new((where_, loc.list(src).await?)))
+        })
+        .await
+        .clone()
+        .map(|l| (l.0.clone(), l.1.clone()))
+    }
+
+    /// The bytes of the asset of release `tag`, verified against GitHub's digest or the
+    /// source's checksum asset (from the API or the mirror, as listed).
+    pub async fn github_asset(
+        &self,
+        src: &GithubReleaseSource,
+        tag: &str,
+    ) -> Result<Vec<u8>, UpstreamError> {
+        let (_, listing) = self.github_releases(src).await?;
+        let asset = listing
+            .assets
+            .iter()
+            .find(|a| a.tag == tag)
+            .ok_or_else(|| UpstreamError::VersionMissing {
+                chart: src.asset.clone(),
+                version: tag.to_string(),
+                index: format!("https://github.com/{}/releases", src.repo),
+            })?;
+        let loc = self.release_location(&src.repo)?;
+        Ok(loc.download(asset).await?)
+    }
+
+    /// Where the OCI repository `reference` (`oci://…`) is read, mirrors applied: a registry
+    /// (upstream, or the mirror registry an `oci://` mirror names), or an OCI image layout.
+    pub fn oci_location(&self, reference: &str) -> Result<OciLocation, UpstreamError> {
+        match self.mirrors.resolve(reference) {
+            Source::Dir(d) => Ok(OciLocation::Layout(d)),
+            Source::Url(u) => OciReference::parse(&u)
+                .map(OciLocation::Registry)
+                .map_err(|e| UpstreamError::Registry {
+                    reference: reference.to_string(),
+                    cause: format!("its mirror {u:?} is not an OCI reference: {e}"),
+                }),
+        }
+    }
+
+    /// Every tag of the OCI repository at `loc` (once per run).
+    pub async fn oci_tags(&self, loc: &OciLocation) -> Result<Arc<Vec<String>>, UpstreamError> {
+        let cell = {
+            let mut map = self
+                .oci_tags
+                .lock()
+                .expect("never poisoned: nothing panics holding it");
+            map.entry(loc.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async { self.oci.tags(loc).await.map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    /// The chart `tag` names at `loc`: manifest digest, chart layer, metadata (once per run).
+    pub async fn oci_chart(
+        &self,
+        loc: &OciLocation,
+        tag: &str,
+    ) -> Result<Arc<OciChart>, UpstreamError> {
+        let cell = {
+            let mut map = self
+                .oci_charts
+                .lock()
+                .expect("never poisoned: nothing panics holding it");
+            map.entry((loc.clone(), tag.to_string()))
+                .or_default()
+                .clone()
+        };
+        cell.get_or_init(|| async { self.oci.chart(loc, tag).await.map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    /// The chart archive of `entry` (from [`Fetcher::oci_chart`]) in the OCI repository
+    /// `reference`: the manifest its digest names, then the chart layer, each checked against
+    /// its digest, then the archive's own `Chart.yaml` against the entry. Cached by layer
+    /// digest.
+    pub async fn oci_archive(
+        &self,
+        reference: &str,
+        entry: &ChartEntry,
+    ) -> Result<PathBuf, UpstreamError> {
+        let loc = self.oci_location(reference)?;
+        let chart = format!("{} {}", entry.name, entry.version);
+        let digest = super::sha256_digest(entry).ok_or_else(|| UpstreamError::NoDigest {
+            chart: chart.clone(),
+        })?;
+        let cached = self.cache_dir.join("charts").join(format!(
+            "oci-{digest}-{}-{}.tgz",
+            file_safe(&entry.name),
+            file_safe(&entry.version)
+        ));
+        let source = Source::Url(format!("{loc}@sha256:{digest}"));
+        if let Ok(bytes) = tokio::fs::read(&cached).await {
+            // The cache is keyed by the manifest's digest; the layer inside is checked again.
+            if verify_meta(&bytes, entry, &source).is_ok() {
+                return Ok(cached);
+            }
+        }
+        let bytes = self.oci.chart_layer(&loc, &digest, MAX_CHART_BYTES).await?;
+        let bytes = {
+            let (entry, source) = (entry.clone(), source.clone());
+            tokio::task::spawn_blocking(move || {
+                verify_meta(&bytes, &entry, &source).map(|()| bytes)
+            })
+            .await
+            .map_err(|e| UpstreamError::BadArchive {
+                chart: chart.clone(),
+                url: String::new(),
+                cause: format!("checking task failed: {e}"),
+            })??
+        };
+        crate::fs::write_atomically_async(&cached, bytes)
+            .await
+            .map_err(|e| UpstreamError::Cache {
+                path: cached.clone(),
+                cause: e.to_string(),
+            })?;
+        Ok(cached)
     }
 
     /// Where the index of the repository `repo_url` is read from, mirrors applied.
@@ -380,7 +574,7 @@ impl Fetcher {
     }
 }
 
-async fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+pub(super) async fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, UpstreamError> {
     let err = |cause: String| UpstreamError::Unreachable {
         url: path.display().to_string(),
         cause,

@@ -88,6 +88,28 @@ impl ConfigRepo {
         self.write(rel, &text.replacen(from, to, 1));
     }
 
+    /// Pin `addon` to `version` by hand, as a person would: the `version:` line changes and a
+    /// pinned `digest:` (which named the old version's bytes) is dropped.
+    pub fn pin(&self, addon: &str, version: &str) {
+        let rel = format!("bundles/{addon}/bundle.yaml");
+        let text = self.read(&rel);
+        let mut found = false;
+        let out: String = text
+            .split_inclusive('\n')
+            .filter(|l| !l.starts_with("digest:"))
+            .map(|l| {
+                if l.starts_with("version:") {
+                    found = true;
+                    format!("version: {version}\n")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(found, "{rel} has no version: line");
+        self.write(&rel, &out);
+    }
+
     pub fn remove(&self, rel: &str) {
         let p = self.path().join(rel);
         if p.is_dir() {
@@ -252,6 +274,7 @@ pub mod bot;
 pub mod chart;
 pub mod github;
 pub mod kube;
+pub mod registry;
 
 pub use bot::Bot;
 pub use chart::{chart_archive, tgz};

@@ -481,7 +481,11 @@ impl Ctx<'_> {
         };
         let mut refused = Vec::new();
         for lb in &change.bumps {
-            let release = self.ws.pinned_release(lb).await?;
+            let release = self
+                .ws
+                .pinned_release(lb)
+                .await
+                .map_err(|e| e.to_string())?;
             if let Err(why) = crate::upstream::admissible(&release, &lb.bundle, branch) {
                 refused.push(format!("{} {}: {why}", lb.bundle.name, lb.bundle.version));
             }

@@ -163,6 +163,10 @@ impl Ctx<'_> {
                 .ok_or_else(|| format!("{} is missing on {base_ref}", bundle_file.display()))?
         };
         let new_bundle = config::set_version(&bundle_text, target)
+            .and_then(|t| match &entry.target_digest {
+                Some(d) => config::set_digest(&t, Some(d)),
+                None => Ok(t),
+            })
             .map_err(|e| format!("{}: {e}", bundle_file.display()))?;
         let rendered = entry
             .rendered

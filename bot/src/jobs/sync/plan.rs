@@ -15,7 +15,7 @@ use crate::model::{AddonName, BranchName};
 use crate::render::ReleaseError;
 use crate::render::Rendered;
 use crate::report::{self, PrBody};
-use crate::upstream::{self, ChartReleases, Release, Skip, SkipReason, Unusable, UpstreamError};
+use crate::upstream::{self, ChartReleases, Release, Skip, SkipReason, Unusable};
 use crate::validate::ParsedRenders;
 use crate::workspace::{blocking, Origin, Workspace};
 
@@ -60,6 +60,10 @@ pub struct PlanEntry {
     pub current_app_version: Option<String>,
     pub target: Option<String>,
     pub target_app_version: Option<String>,
+    /// The digest the bundle pins with the target (`sha256:…`), for OCI and GitHub release
+    /// sources; the executor writes it to bundle.yaml with the version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_digest: Option<String>,
     /// Newer versions passed over, and why.
     pub skipped: Vec<Skip>,
     /// The newest version the branch's `updates` policy holds back (a person may approve it).
@@ -363,39 +367,39 @@ struct Job {
 impl Job {
     async fn run(self) -> Result<PlanEntry, String> {
         let b = &self.bundle.bundle;
-        let helm_src = b.helm();
-        let index = self
-            .ws
-            .fetcher()
-            .index(&helm_src.repo)
+        let upstream::SourceReleases {
+            location,
+            releases:
+                ChartReleases {
+                    releases: mut usable,
+                    mut unusable,
+                },
+        } = upstream::releases(self.ws.fetcher(), b)
             .await
             .map_err(|e| e.to_string())?;
-        if !index.has_chart(&helm_src.chart) {
-            return Err(UpstreamError::ChartMissing {
-                chart: helm_src.chart.clone(),
-                index: index.location.clone(),
-            }
-            .to_string());
-        }
-        let ChartReleases {
-            releases: mut usable,
-            mut unusable,
-        } = index.releases(&helm_src.chart);
         for u in &unusable {
-            self.ws.warn_unusable(&helm_src.chart, u);
+            self.ws.warn_unusable(b.chart(), u);
         }
         let current = usable.iter().find(|r| r.version == b.version).cloned();
+        // The pin must still name the bytes the bundle recorded (OCI, GitHub release sources).
+        if let Some(c) = &current {
+            upstream::check_pinned_digest(b, c).map_err(|e| e.to_string())?;
+        }
         // Choose; an archive that turns out not to be what its entry says is set apart like
         // any other unusable entry, and the next newest is chosen instead.
         let (entry, target, new) = loop {
             let choice = upstream::choose(&usable, b, &self.policy_branch(), &b.version);
-            let mut entry = self.entry(&choice, current.as_ref(), &unusable, &index.location);
+            let mut entry = self.entry(&choice, current.as_ref(), &unusable, &location);
             let target = match choice.target {
                 Some(t) if t.version > b.version => t,
                 _ => return Ok(entry),
             };
             entry.target = Some(target.version.to_string());
             entry.target_app_version = target.entry.app_version.clone();
+            if !matches!(b.source, crate::config::UpstreamSource::Helm(_)) {
+                entry.target_digest =
+                    upstream::sha256_digest(&target.entry).map(|d| format!("sha256:{d}"));
+            }
             entry.action = Action::Update;
             match self.ws.render(&self.bundle, &self.branch, &target).await {
                 Ok(new) => break (entry, target, new),
@@ -404,7 +408,7 @@ impl Job {
                         version: target.entry.version.clone(),
                         reason: e.to_string(),
                     };
-                    self.ws.warn_unusable(&helm_src.chart, &u);
+                    self.ws.warn_unusable(b.chart(), &u);
                     usable.retain(|r| r.version != target.version);
                     unusable.push(u);
                 }
@@ -501,6 +505,7 @@ impl Job {
             current_app_version: current.and_then(|r| r.entry.app_version.clone()),
             target: None,
             target_app_version: None,
+            target_digest: None,
             skipped,
             held,
             approved: self.approved,
@@ -536,7 +541,7 @@ impl Job {
                     ),
                     None => format!(
                         "no version of {} is admissible on {} ({pin})",
-                        b.helm().chart,
+                        b.chart(),
                         self.branch.name
                     ),
                 },

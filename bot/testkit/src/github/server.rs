@@ -1,6 +1,14 @@
 //! The fake GitHub over HTTP: one wiremock responder that routes by GitHub's own description,
 //! validates the request, answers from the world, and validates its own answer. Anything
 //! undocumented or unmodelled is recorded as a violation and fails the test at `finish`.
+//!
+//! The API is served at the root (as `api.github.com`) and also under `/api/v3` (as GitHub
+//! Enterprise Server serves it), so a client can be given an API base with a path. Release
+//! asset bytes are served outside the API, at `/_storage/<asset id>` (where
+//! `repos/get-release-asset` redirects `Accept: application/octet-stream` requests, as GitHub
+//! redirects to its pre-signed storage URLs): that path is not checked against the REST
+//! description, and a request there carrying `Authorization` is a violation, because a client
+//! must not hand its GitHub token to the storage host.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,7 +17,7 @@ use serde_json::{json, Value};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use super::openapi::{OpenApi, Operation};
-use super::world::{FakeGitHub, Fault, Issue, Pull, Recorded};
+use super::world::{FakeGitHub, Fault, Issue, Pull, Recorded, UpstreamRelease, STORAGE_OPERATION};
 
 /// A running fake.
 pub struct FakeGitHubServer {
@@ -95,7 +103,25 @@ impl Respond for Dispatcher {
         let mut w = self.world.lock().expect("lock");
         let method = req.method.as_str().to_string();
         let path = req.url.path().to_string();
-        let Some((op, params)) = OpenApi::get().route(&method, &path) else {
+        // wiremock's URL has no port (HTTP/1.1 requests carry only the path): the Host header
+        // has what the client connected to, for the absolute URLs GitHub puts in its answers.
+        let host = req
+            .headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string();
+        let origin = format!("http://{host}");
+        if let Some(id) = path.strip_prefix(STORAGE_PREFIX) {
+            return storage(&mut w, req, &method, &path, id);
+        }
+        let (api_path, api_base) = match path.strip_prefix(ENTERPRISE_PREFIX) {
+            Some(rest) if rest.starts_with('/') => {
+                (rest.to_string(), format!("{origin}{ENTERPRISE_PREFIX}"))
+            }
+            _ => (path.clone(), origin.clone()),
+        };
+        let Some((op, params)) = OpenApi::get().route(&method, &api_path) else {
             let msg = format!("undocumented route: {method} {path}");
             w.violations.push(msg.clone());
             return ResponseTemplate::new(500).set_body_json(json!({ "message": msg }));
@@ -126,9 +152,26 @@ impl Respond for Dispatcher {
                 }));
             }
         }
-        if params.get("owner") != Some(&w.owner) || params.get("repo") != Some(&w.repo) {
+        let full_name = format!(
+            "{}/{}",
+            params.get("owner").map_or("", String::as_str),
+            params.get("repo").map_or("", String::as_str)
+        );
+        let upstream = w.upstream.contains_key(&full_name);
+        let config_repo =
+            params.get("owner") == Some(&w.owner) && params.get("repo") == Some(&w.repo);
+        if !upstream && !config_repo {
             record(&mut w, 404);
             return not_found();
+        }
+        if upstream && !UPSTREAM_OPERATIONS.contains(&op.id.as_str()) {
+            let msg = format!(
+                "{} on the upstream repository {full_name} is not modelled by the fake",
+                op.id
+            );
+            w.violations.push(msg.clone());
+            record(&mut w, 501);
+            return ResponseTemplate::new(501).set_body_json(json!({ "message": msg }));
         }
         let body: Option<Value> = if req.body.is_empty() {
             None
@@ -165,6 +208,35 @@ impl Respond for Dispatcher {
             .query_pairs()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
+        if UPSTREAM_OPERATIONS.contains(&op.id.as_str()) {
+            let accept = req
+                .headers
+                .get("accept")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let ctx = ReleaseCtx {
+                repo: full_name.clone(),
+                api_base: &api_base,
+                origin: &origin,
+                octet_stream: accept.contains("application/octet-stream"),
+            };
+            let (status, out, headers) = handle_releases(&w, op, &params, &query, &ctx);
+            if (200..300).contains(&status) {
+                if let Err(e) = op.check_response(status, &out) {
+                    w.violations.push(e);
+                }
+            }
+            record(&mut w, status);
+            let mut t = ResponseTemplate::new(status);
+            for (k, v) in headers {
+                t = t.insert_header(k, v.as_str());
+            }
+            return if out.is_null() {
+                t
+            } else {
+                t.set_body_json(out)
+            };
+        }
         let (status, out) = handle(&mut w, op, &params, &query, body.as_ref());
         if (200..300).contains(&status) {
             if let Err(e) = op.check_response(status, &out) {
@@ -179,6 +251,231 @@ impl Respond for Dispatcher {
             t.set_body_json(out)
         }
     }
+}
+
+/// Where asset bytes are served, outside the API.
+const STORAGE_PREFIX: &str = "/_storage/";
+/// The API path prefix of GitHub Enterprise Server.
+const ENTERPRISE_PREFIX: &str = "/api/v3";
+/// The operations an upstream repository answers (it has releases, nothing else).
+const UPSTREAM_OPERATIONS: &[&str] = &["repos/list-releases", "repos/get-release-asset"];
+
+/// The asset download from storage. Not part of the REST API, so not checked against it; but
+/// real storage URLs are pre-signed, and a client that sends its GitHub token there leaks it.
+fn storage(
+    w: &mut FakeGitHub,
+    req: &Request,
+    method: &str,
+    path: &str,
+    id: &str,
+) -> ResponseTemplate {
+    let record = |w: &mut FakeGitHub, status: u16| {
+        w.requests.push(Recorded {
+            method: method.to_string(),
+            path: path.to_string(),
+            operation: STORAGE_OPERATION.to_string(),
+            status,
+        })
+    };
+    if req.headers.contains_key("authorization") {
+        w.violations.push(format!(
+            "{method} {path}: the storage download received an Authorization header (the token leaked past the API)"
+        ));
+        record(w, 400);
+        // What S3 answers when a pre-signed URL also carries credentials.
+        return ResponseTemplate::new(400).set_body_string(
+            "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
+        );
+    }
+    if method != "GET" {
+        w.violations
+            .push(format!("{method} {path}: storage only answers GET"));
+        record(w, 405);
+        return ResponseTemplate::new(405);
+    }
+    if let Some(fault) = w.take_fault(STORAGE_OPERATION) {
+        let (status, t) = fault_response(&fault);
+        record(w, status);
+        return t;
+    }
+    let bytes = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| w.upstream_asset(id).map(|(_, _, a)| a.bytes.clone()));
+    match bytes {
+        Some(b) => {
+            record(w, 200);
+            ResponseTemplate::new(200).set_body_raw(b, "application/octet-stream")
+        }
+        None => {
+            record(w, 404);
+            ResponseTemplate::new(404).set_body_string("<Error><Code>NoSuchKey</Code></Error>")
+        }
+    }
+}
+
+/// What the release handlers need besides the world.
+struct ReleaseCtx<'a> {
+    /// `owner/name` of the repository asked about.
+    repo: String,
+    /// The API base the request came in on (with `/api/v3` if it did), for absolute URLs.
+    api_base: &'a str,
+    /// The server's origin, for storage URLs.
+    origin: &'a str,
+    /// The client asked for the asset's bytes, not its JSON.
+    octet_stream: bool,
+}
+
+/// `repos/list-releases` and `repos/get-release-asset`, for upstream repositories and the
+/// config repository (whose releases the bot publishes; they have no assets).
+fn handle_releases(
+    w: &FakeGitHub,
+    op: &Operation,
+    params: &std::collections::BTreeMap<String, String>,
+    query: &[(String, String)],
+    ctx: &ReleaseCtx<'_>,
+) -> (u16, Value, Vec<(&'static str, String)>) {
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    // The config repository's releases, as upstream releases without assets.
+    let own: Vec<UpstreamRelease>;
+    let releases: &[UpstreamRelease] = match w.upstream.get(&ctx.repo) {
+        Some(r) => r,
+        None => {
+            own = w
+                .releases
+                .iter()
+                .map(|r| UpstreamRelease {
+                    id: r.id,
+                    tag: r.tag.clone(),
+                    draft: false,
+                    prerelease: false,
+                    published_at: Some("2026-01-01T00:00:00Z".into()),
+                    assets: Vec::new(),
+                })
+                .collect();
+            &own
+        }
+    };
+    match op.id.as_str() {
+        "repos/list-releases" => {
+            // GitHub caps per_page at 100 and lists the newest first.
+            let per_page: usize = q("per_page")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(30)
+                .clamp(1, 100);
+            let page: usize = q("page").and_then(|n| n.parse().ok()).unwrap_or(1).max(1);
+            let list: Vec<Value> = releases
+                .iter()
+                .rev()
+                .skip((page - 1) * per_page)
+                .take(per_page)
+                .map(|r| upstream_release_json(ctx, r))
+                .collect();
+            let last = releases.len().div_ceil(per_page).max(1);
+            let link = |p: usize, rel: &str| {
+                format!(
+                    "<{}/repos/{}/releases?per_page={per_page}&page={p}>; rel=\"{rel}\"",
+                    ctx.api_base, ctx.repo
+                )
+            };
+            // GitHub's order: prev, next, last, first; only those that exist.
+            let mut links = Vec::new();
+            if page > 1 {
+                links.push(link(page - 1, "prev"));
+            }
+            if page < last {
+                links.push(link(page + 1, "next"));
+                links.push(link(last, "last"));
+            }
+            if page > 1 {
+                links.push(link(1, "first"));
+            }
+            let headers = if links.is_empty() {
+                Vec::new()
+            } else {
+                vec![("link", links.join(", "))]
+            };
+            (200, Value::Array(list), headers)
+        }
+        "repos/get-release-asset" => {
+            let id = params.get("asset_id").and_then(|n| n.parse::<u64>().ok());
+            let found = releases
+                .iter()
+                .find_map(|r| r.assets.iter().find(|a| Some(a.id) == id).map(|a| (r, a)));
+            match found {
+                None => (404, not_found_json(), Vec::new()),
+                Some((_, a)) if ctx.octet_stream => (
+                    302,
+                    Value::Null,
+                    vec![(
+                        "location",
+                        format!("{}{STORAGE_PREFIX}{}", ctx.origin, a.id),
+                    )],
+                ),
+                Some((r, a)) => (200, upstream_asset_json(ctx, r, a), Vec::new()),
+            }
+        }
+        other => unreachable!("{other} is not a release operation"),
+    }
+}
+
+fn upstream_release_json(ctx: &ReleaseCtx<'_>, r: &UpstreamRelease) -> Value {
+    let mut v = OpenApi::get()
+        .operation("repos/get-release-by-tag")
+        .skeleton(200);
+    v["id"] = json!(r.id);
+    v["tag_name"] = json!(r.tag);
+    v["name"] = json!(r.tag);
+    v["draft"] = json!(r.draft);
+    v["prerelease"] = json!(r.prerelease);
+    v["published_at"] = json!(r.published_at);
+    v["url"] = json!(format!(
+        "{}/repos/{}/releases/{}",
+        ctx.api_base, ctx.repo, r.id
+    ));
+    v["html_url"] = json!(format!(
+        "https://github.com/{}/releases/tag/{}",
+        ctx.repo, r.tag
+    ));
+    v["assets"] = Value::Array(
+        r.assets
+            .iter()
+            .map(|a| upstream_asset_json(ctx, r, a))
+            .collect(),
+    );
+    v
+}
+
+fn upstream_asset_json(
+    ctx: &ReleaseCtx<'_>,
+    r: &UpstreamRelease,
+    a: &super::world::UpstreamAsset,
+) -> Value {
+    let mut v = OpenApi::get()
+        .operation("repos/get-release-asset")
+        .skeleton(200);
+    v["id"] = json!(a.id);
+    v["name"] = json!(a.name);
+    v["size"] = json!(a.bytes.len());
+    v["digest"] = json!(a.digest);
+    v["state"] = json!("uploaded");
+    v["content_type"] = json!("application/octet-stream");
+    v["url"] = json!(format!(
+        "{}/repos/{}/releases/assets/{}",
+        ctx.api_base, ctx.repo, a.id
+    ));
+    v["browser_download_url"] = json!(format!(
+        "https://github.com/{}/releases/download/{}/{}",
+        ctx.repo, r.tag, a.name
+    ));
+    v
+}
+
+fn not_found_json() -> Value {
+    json!({
+        "message": "Not Found",
+        "documentation_url": "https://docs.github.com/rest"
+    })
 }
 
 fn not_found() -> ResponseTemplate {
@@ -201,6 +498,15 @@ fn fault_response(f: &Fault) -> (u16, ResponseTemplate) {
                 .insert_header("x-ratelimit-remaining", "0")
                 .set_body_json(json!({
                     "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                })),
+        ),
+        Fault::TooManyRequests { retry_after_secs } => (
+            429,
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", retry_after_secs.to_string().as_str())
+                .set_body_json(json!({
+                    "message": "API rate limit exceeded",
                     "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
                 })),
         ),
