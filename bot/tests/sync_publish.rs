@@ -556,7 +556,11 @@ async fn a_permanent_error_for_one_addon_does_not_stop_the_others() {
     );
     let again = sync(&env, &server.uri()).await;
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(server.world().open_pulls().len(), 4, "the refused one, on the next run");
+    assert_eq!(
+        server.world().open_pulls().len(),
+        4,
+        "the refused one, on the next run"
+    );
     server.finish();
 }
 

@@ -159,13 +159,7 @@ async fn released_manifest(
         branch.kubernetes,
         branch.name,
     );
-    tokio::task::spawn_blocking(move || {
-        let manifests = Manifests::parse(&text).map_err(|e| RenderError::Output(e.to_string()))?;
-        let text = format!("{header}{}", manifests.to_canonical_yaml());
-        Ok(Rendered { manifests, text })
-    })
-    .await
-    .map_err(|e| RenderError::Io(format!("normaliser task failed: {e}")))?
+    normalise(header, text).await
 }
 
 /// Render `input` with `helm`.
@@ -212,8 +206,12 @@ pub async fn render(helm: &Helm, input: RenderInput<'_>) -> Result<Rendered, Ren
         .await
         .map_err(RenderError::Helm)?;
     drop(values_file);
-    // Parsing multi-MB output is CPU work: keep it off the async workers.
-    let header = header(&input);
+    normalise(header(&input), raw).await
+}
+
+/// Parse `raw` into objects and write them canonically under `header`. Parsing multi-MB
+/// output is CPU work: it runs off the async workers.
+async fn normalise(header: String, raw: String) -> Result<Rendered, RenderError> {
     tokio::task::spawn_blocking(move || {
         let manifests = Manifests::parse(&raw).map_err(|e| RenderError::Output(e.to_string()))?;
         let text = format!("{header}{}", manifests.to_canonical_yaml());

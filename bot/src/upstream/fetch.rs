@@ -261,24 +261,8 @@ impl Fetcher {
             }
         }
         let bytes = self.oci.chart_layer(&loc, &digest, MAX_CHART_BYTES).await?;
-        let bytes = {
-            let (entry, source) = (entry.clone(), source.clone());
-            tokio::task::spawn_blocking(move || {
-                verify_meta(&bytes, &entry, &source).map(|()| bytes)
-            })
-            .await
-            .map_err(|e| UpstreamError::BadArchive {
-                chart: chart.clone(),
-                url: String::new(),
-                cause: format!("checking task failed: {e}"),
-            })??
-        };
-        crate::fs::write_atomically_async(&cached, bytes)
-            .await
-            .map_err(|e| UpstreamError::Cache {
-                path: cached.clone(),
-                cause: e.to_string(),
-            })?;
+        let bytes = checked_meta(bytes, entry, &source).await?;
+        cache(&cached, bytes).await?;
         Ok(cached)
     }
 
@@ -365,27 +349,11 @@ impl Fetcher {
                 actual,
             });
         }
-        let bytes = {
-            let (entry, source) = (entry.clone(), source.clone());
-            tokio::task::spawn_blocking(move || {
-                verify_meta(&bytes, &entry, &source).map(|()| bytes)
-            })
-            .await
-            .map_err(|e| UpstreamError::BadArchive {
-                chart: chart.clone(),
-                url: String::new(),
-                cause: format!("checking task failed: {e}"),
-            })??
-        };
+        let bytes = checked_meta(bytes, entry, &source).await?;
         if let Source::Dir(path) = &source {
             return Ok(path.clone());
         }
-        crate::fs::write_atomically_async(&cached, bytes)
-            .await
-            .map_err(|e| UpstreamError::Cache {
-                path: cached.clone(),
-                cause: e.to_string(),
-            })?;
+        cache(&cached, bytes).await?;
         Ok(cached)
     }
 
@@ -615,6 +583,32 @@ fn decode_index(location: &str, bytes: Vec<u8>) -> Result<String, UpstreamError>
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// `bytes`, once [`verify_meta`] passed (off the async workers: it unpacks the archive).
+async fn checked_meta(
+    bytes: Vec<u8>,
+    entry: &ChartEntry,
+    source: &Source,
+) -> Result<Vec<u8>, UpstreamError> {
+    let (e, s) = (entry.clone(), source.clone());
+    tokio::task::spawn_blocking(move || verify_meta(&bytes, &e, &s).map(|()| bytes))
+        .await
+        .map_err(|err| UpstreamError::BadArchive {
+            chart: format!("{} {}", entry.name, entry.version),
+            url: String::new(),
+            cause: format!("checking task failed: {err}"),
+        })?
+}
+
+/// Keep a verified archive in the chart cache.
+async fn cache(path: &Path, bytes: Vec<u8>) -> Result<(), UpstreamError> {
+    crate::fs::write_atomically_async(path, bytes)
+        .await
+        .map_err(|e| UpstreamError::Cache {
+            path: path.to_path_buf(),
+            cause: e.to_string(),
+        })
 }
 
 /// The archive is the chart and version the entry names, by its own `Chart.yaml`.
