@@ -125,6 +125,36 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
         ],
     );
     assert!(bundle.contains("\nversion: v1.16.5\n"), "{bundle}");
+    // An OCI source: the pinned manifest digest moves with the version, on the next line.
+    let layout: serde_json::Value =
+        serde_json::from_str(&env.repo.read("mirror/oci/jetstack/cert-manager/index.json"))
+            .unwrap();
+    let digest = layout["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1.16.5")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        bundle.contains(&format!("\nversion: v1.16.5\ndigest: {digest}\n")),
+        "{bundle}"
+    );
+    assert_eq!(bundle.matches("digest:").count(), 1, "{bundle}");
+    // A GitHub release source: the asset's digest, likewise.
+    let gateway = git(
+        o,
+        &[
+            "show",
+            "ake-bot/gateway-api:bundles/gateway-api/bundle.yaml",
+        ],
+    );
+    assert!(
+        gateway.contains("\nversion: v1.5.1\ndigest: sha256:0860d1882591f7943c9296b3f69df53095fb88f8ee691f468c28a808a3d5fdc0\n"),
+        "{gateway}"
+    );
     let rendered = git(
         o,
         &[
