@@ -115,7 +115,12 @@ fn main() {
         );
         out.stdout
     };
-    let plan: Vec<serde_json::Value> = serde_json::from_slice(&run_sync()).expect("plan json");
+    // The output contract's envelope: the plan's entries are under data.
+    let envelope: serde_json::Value = serde_json::from_slice(&run_sync()).expect("plan json");
+    let plan: Vec<serde_json::Value> = envelope["data"]["entries"]
+        .as_array()
+        .cloned()
+        .expect("plan entries");
     let renders = helm_renders(&root, &plan);
     let ours = median(|| {
         run_sync();
@@ -317,7 +322,7 @@ fn oci_lookup(root: &Path, helm: &str) {
         assert!(String::from_utf8_lossy(&out.stdout).contains("appVersion: v1.16.5"));
     });
     row(
-        "OCI lookup, cert-manager on a local registry vs helm show chart",
+        "OCI lookup, local registry vs helm show chart",
         ours,
         reference_time,
     );
