@@ -61,6 +61,56 @@ impl Backoff {
     }
 }
 
+/// Why an attempt under [`Backoff::run_timed`] ran out of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfTime {
+    /// This attempt took longer than its deadline (another may be quicker).
+    Attempt,
+    /// The total for all attempts is spent (no more attempts).
+    Total,
+}
+
+impl Backoff {
+    /// [`Backoff::run`] under deadlines: each attempt gets `per_attempt`, or what is left of
+    /// `total`, so a stalled server fails within `total` whatever the retries. `out_of_time`
+    /// makes the error for an attempt that ran out (`next` then says whether to retry it).
+    pub async fn run_timed<T, E, F, Fut>(
+        &self,
+        what: &str,
+        total: Duration,
+        per_attempt: Duration,
+        mut attempt: F,
+        next: impl Fn(&E) -> Next,
+        out_of_time: impl Fn(OutOfTime) -> E,
+    ) -> Result<T, E>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = tokio::time::Instant::now();
+        self.run(
+            what,
+            || {
+                let left = total.saturating_sub(started.elapsed());
+                let run = (!left.is_zero())
+                    .then(|| tokio::time::timeout(left.min(per_attempt), attempt()));
+                let out_of_time = &out_of_time;
+                async move {
+                    match run {
+                        None => Err(out_of_time(OutOfTime::Total)),
+                        Some(run) => run
+                            .await
+                            .unwrap_or_else(|_| Err(out_of_time(OutOfTime::Attempt))),
+                    }
+                }
+            },
+            next,
+        )
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,18 +126,9 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
     );
     assert!(bundle.contains("\nversion: v1.16.5\n"), "{bundle}");
     // An OCI source: the pinned manifest digest moves with the version, on the next line.
-    let layout: serde_json::Value =
-        serde_json::from_str(&env.repo.read("mirror/oci/jetstack/cert-manager/index.json"))
-            .unwrap();
-    let digest = layout["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1.16.5")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let digest = env
+        .repo
+        .layout_digest("mirror/oci/jetstack/cert-manager", "v1.16.5");
     assert!(
         bundle.contains(&format!("\nversion: v1.16.5\ndigest: {digest}\n")),
         "{bundle}"

@@ -94,18 +94,11 @@ fn the_quick_start_plans_cert_manager_from_its_oci_layout_mirror() {
     let e = entry(&v);
     assert_eq!(e["target"], "v1.16.5", "{e}");
     // The digest is the manifest's, as the layout holds it.
-    let index: Value = serde_json::from_str(&repo.read(&format!("{LAYOUT}/index.json"))).unwrap();
-    let want = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1.16.5")
-        .unwrap()["digest"]
-        .clone();
-    assert_eq!(e["target_digest"], want, "{e}");
+    let want = repo.layout_digest(LAYOUT, "v1.16.5");
+    assert_eq!(e["target_digest"], want.as_str(), "{e}");
     let body = e["body"].as_str().unwrap();
     assert!(
-        body.contains("| digest | `sha256:") && body.contains(want.as_str().unwrap()),
+        body.contains("| digest | `sha256:") && body.contains(&want),
         "{body}"
     );
     assert!(
@@ -141,15 +134,8 @@ fn a_newer_chart_added_to_the_layout_moves_the_target_and_a_removed_one_does_not
 #[test]
 fn a_tampered_chart_layer_is_not_taken_and_the_next_version_is() {
     let repo = ConfigRepo::from_project();
-    let index: Value = serde_json::from_str(&repo.read(&format!("{LAYOUT}/index.json"))).unwrap();
-    let manifest_digest = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "v1.16.5")
-        .unwrap()["digest"]
-        .as_str()
-        .unwrap()
+    let manifest_digest = repo
+        .layout_digest(LAYOUT, "v1.16.5")
         .trim_start_matches("sha256:")
         .to_string();
     let manifest: Value =

@@ -22,7 +22,7 @@ use super::oci::{OciChart, OciClient, OciLocation};
 use super::UpstreamError;
 use crate::config::{Mirrors, Source};
 use crate::model::OciReference;
-use crate::retry::{Backoff, Next};
+use crate::retry::{Backoff, Next, OutOfTime};
 
 /// Large enough for the biggest public indexes (prometheus-community's is ~25 MB), small
 /// enough that a hostile server cannot exhaust memory.
@@ -443,7 +443,6 @@ impl Fetcher {
                 cause: "only http and https URLs are fetched; map local copies with a mirror in branches.toml".into(),
             });
         }
-        let started = tokio::time::Instant::now();
         let total = self.timeout * 5 / 2;
         let backoff = Backoff {
             attempts: ATTEMPTS,
@@ -451,25 +450,32 @@ impl Fetcher {
             max_wait: Duration::from_secs(60),
         };
         backoff
-            .run(
+            .run_timed(
                 url,
+                total,
+                self.timeout,
                 || async {
-                    // Each attempt gets the per-request deadline, or what is left of the total.
-                    let left = total.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        return Err(Failed(
-                            UpstreamError::Unreachable {
-                                url: url.clone(),
-                                cause: format!("no answer within {}s in all", total.as_secs()),
-                            },
-                            false,
-                        ));
-                    }
-                    self.get(url, limit, left.min(self.timeout))
+                    self.get_within(url, limit)
                         .await
                         .map_err(|(e, retry)| Failed(e, retry))
                 },
                 |f: &Failed| if f.1 { Next::Retry } else { Next::Stop },
+                |out| match out {
+                    OutOfTime::Total => Failed(
+                        UpstreamError::Unreachable {
+                            url: url.clone(),
+                            cause: format!("no answer within {}s in all", total.as_secs()),
+                        },
+                        false,
+                    ),
+                    OutOfTime::Attempt => Failed(
+                        UpstreamError::Unreachable {
+                            url: url.clone(),
+                            cause: format!("no complete answer within {}s", self.timeout.as_secs()),
+                        },
+                        true,
+                    ),
+                },
             )
             .await
             .map_err(|Failed(e, _)| e)
@@ -477,25 +483,6 @@ impl Fetcher {
 
     /// One GET. The error says whether retrying could help (5xx, timeouts, connection errors,
     /// 429 yes; other 4xx no).
-    async fn get(
-        &self,
-        url: &str,
-        limit: u64,
-        deadline: Duration,
-    ) -> Result<Vec<u8>, (UpstreamError, bool)> {
-        tokio::time::timeout(deadline, self.get_within(url, limit))
-            .await
-            .unwrap_or_else(|_| {
-                Err((
-                    UpstreamError::Unreachable {
-                        url: url.to_string(),
-                        cause: format!("no complete answer within {}s", self.timeout.as_secs()),
-                    },
-                    true,
-                ))
-            })
-    }
-
     async fn get_within(&self, url: &str, limit: u64) -> Result<Vec<u8>, (UpstreamError, bool)> {
         let unreachable = |e: reqwest::Error| {
             let retry = e.is_timeout() || e.is_connect() || e.is_request() || e.is_body();

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::index::ChartEntry;
 use super::UpstreamError;
 use crate::model::OciReference;
-use crate::retry::{Backoff, Next};
+use crate::retry::{Backoff, Next, OutOfTime};
 
 pub const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const HELM_CONFIG_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -430,45 +430,36 @@ impl OciClient {
             base: self.retry_base,
             max_wait: MAX_RETRY_AFTER,
         };
-        let started = tokio::time::Instant::now();
         let total = self.timeout * 5 / 2;
         backoff
-            .run(
+            .run_timed(
                 url,
-                || async {
-                    let left = total.saturating_sub(started.elapsed());
-                    if left.is_zero() {
-                        return Err(Failed(
-                            UpstreamError::Registry {
-                                reference: r.to_string(),
-                                cause: format!(
-                                    "no answer for {what} within {}s in all",
-                                    total.as_secs()
-                                ),
-                            },
-                            Next::Stop,
-                        ));
-                    }
-                    match tokio::time::timeout(
-                        left.min(self.timeout),
-                        self.get_once(r, url, accept, limit, what),
-                    )
-                    .await
-                    {
-                        Ok(res) => res,
-                        Err(_) => Err(Failed(
-                            UpstreamError::Registry {
-                                reference: r.to_string(),
-                                cause: format!(
-                                    "no complete answer for {what} within {}s",
-                                    self.timeout.as_secs()
-                                ),
-                            },
-                            Next::Retry,
-                        )),
-                    }
-                },
+                total,
+                self.timeout,
+                || self.get_once(r, url, accept, limit, what),
                 |f: &Failed| f.1,
+                |out| {
+                    let (cause, next) = match out {
+                        OutOfTime::Total => (
+                            format!("no answer for {what} within {}s in all", total.as_secs()),
+                            Next::Stop,
+                        ),
+                        OutOfTime::Attempt => (
+                            format!(
+                                "no complete answer for {what} within {}s",
+                                self.timeout.as_secs()
+                            ),
+                            Next::Retry,
+                        ),
+                    };
+                    Failed(
+                        UpstreamError::Registry {
+                            reference: r.to_string(),
+                            cause,
+                        },
+                        next,
+                    )
+                },
             )
             .await
             .map_err(|Failed(e, _)| e)

@@ -110,6 +110,20 @@ impl ConfigRepo {
         self.write(&rel, &out);
     }
 
+    /// The manifest digest (`sha256:…`) the OCI layout at `layout` (repo-relative) tags `tag`.
+    pub fn layout_digest(&self, layout: &str, tag: &str) -> String {
+        let index: serde_json::Value =
+            serde_json::from_str(&self.read(&format!("{layout}/index.json"))).expect("index.json");
+        index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .and_then(|m| m["digest"].as_str())
+            .unwrap_or_else(|| panic!("{layout} has no tag {tag}"))
+            .to_string()
+    }
+
     pub fn remove(&self, rel: &str) {
         let p = self.path().join(rel);
         if p.is_dir() {
