@@ -713,38 +713,32 @@ fn parse_source(
     (errors.len() == before).then(|| UpstreamSource::GithubRelease(gh.clone()))
 }
 
-/// `text` (a bundle.yaml) with its top-level `digest:` set to `digest` (`sha256:<hex>`), added
-/// after `version:` when missing, or removed when `None`; everything else kept byte for byte.
+/// `text` (a bundle.yaml) with its top-level `digest:` set to `digest` (`sha256:<hex>`) on the
+/// line after `version:`, or removed when `None`; everything else kept byte for byte.
 pub fn set_digest(text: &str, digest: Option<&str>) -> Result<String, String> {
+    let lines = text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with("digest:"));
+    let Some(digest) = digest else {
+        return Ok(lines.collect());
+    };
     let mut out = String::with_capacity(text.len() + 80);
     let mut placed = false;
-    let mut had_version = false;
-    for line in text.split_inclusive('\n') {
-        let eol = &line[line.trim_end_matches(['\n', '\r']).len()..];
-        if line.starts_with("digest:") {
-            if let Some(d) = digest.filter(|_| !placed) {
-                out.push_str(&format!("digest: {d}{eol}"));
-                placed = true;
-            }
-            continue;
-        }
+    for line in lines {
         out.push_str(line);
-        if line.starts_with("version:") {
-            had_version = true;
-            if let Some(d) = digest {
-                // Only when no `digest:` line follows; checked at the end by `placed`.
-                if !text.lines().any(|l| l.starts_with("digest:")) {
-                    let eol = if eol.is_empty() { "\n" } else { eol };
-                    if !line.ends_with('\n') {
-                        out.push('\n');
-                    }
-                    out.push_str(&format!("digest: {d}{eol}"));
-                    placed = true;
-                }
+        if !placed && line.starts_with("version:") {
+            let eol = &line[line.trim_end_matches(['\n', '\r']).len()..];
+            if eol.is_empty() {
+                out.push('\n');
             }
+            out.push_str(&format!(
+                "digest: {digest}{}",
+                if eol.is_empty() { "\n" } else { eol }
+            ));
+            placed = true;
         }
     }
-    if digest.is_some() && !placed && !had_version {
+    if !placed {
         return Err("bundle.yaml has no top-level `version:` line to put `digest:` after".into());
     }
     Ok(out)
@@ -808,6 +802,27 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         })
+    }
+
+    #[test]
+    fn set_digest_follows_the_version_and_replaces_or_removes_the_old_one() {
+        let d = "sha256:".to_string() + &"a".repeat(64);
+        let pinned =
+            "source:\n  oci: oci://x/y\nversion: v1\ndigest: sha256:old\nallowed: \">=1\"\n";
+        assert_eq!(
+            set_digest(pinned, Some(&d)).unwrap(),
+            pinned.replace("sha256:old", &d)
+        );
+        let unpinned = "version: v1\nallowed: \">=1\"\n";
+        assert_eq!(
+            set_digest(unpinned, Some(&d)).unwrap(),
+            format!("version: v1\ndigest: {d}\nallowed: \">=1\"\n")
+        );
+        assert_eq!(
+            set_digest(pinned, None).unwrap(),
+            pinned.replace("digest: sha256:old\n", "")
+        );
+        assert!(set_digest("allowed: x\n", Some(&d)).is_err());
     }
 
     #[test]
