@@ -65,7 +65,7 @@ pub struct GlobalArgs {
 pub enum OutputFormat {
     Text,
     Json,
-    /// Markdown (`diff`, `matrix`); other commands print text.
+    /// Markdown (`diff`, `matrix`, `scan`); other commands print text.
     Markdown,
 }
 
@@ -102,9 +102,32 @@ pub enum Command {
     /// each branch (its Kubernetes minor and latest tag), the chart version the branch pins and
     /// that chart's app version. As text, JSON, a Markdown table or one self-contained HTML page.
     Matrix(MatrixArgs),
+    /// List the objects on a live cluster written with APIs that Kubernetes --target removes
+    /// (or deprecates), before upgrading to it: per object, the apiVersion each field manager
+    /// wrote with (managedFields: catches server-side apply), the last-applied-configuration
+    /// annotation, and the latest revision of each Helm release. Read-only (get and list).
+    /// Exit 1 when something the target removes is found; deprecations are warnings.
+    Scan(ScanArgs),
+    /// The other end of the tag: for each repository in tenants.toml, find how it pins this
+    /// platform (Argo CD, Kustomize, Terraform/OpenTofu, Flux, .ake-version) and open PRs there:
+    /// a bump to the newest tag of the pinned minor, with the tag-to-tag diff, and, when the
+    /// pinned branch is frozen, eol or leaving the support window, an upgrade to the next
+    /// minor with the readiness of the tenant's own manifests and lossless API fixes committed.
+    /// With --dry-run, the plan and the PR bodies.
+    Tenants(TenantsArgs),
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The cluster to scan: its kubeconfig (the current context is used).
+    #[arg(long, env = "KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: PathBuf,
+    /// The Kubernetes minor the cluster is about to be upgraded to (e.g. 1.25).
+    #[arg(long, value_name = "MINOR")]
+    pub target: crate::model::KubeMinor,
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +278,27 @@ pub struct SyncArgs {
     /// Only this branch (repeatable) [default: every branch that is not eol].
     #[arg(long = "branch", value_name = "NAME")]
     pub branches: Vec<String>,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantsArgs {
+    /// Print what would be proposed to each tenant (pins, PR bodies, readiness); push nothing
+    /// and write nothing to GitHub (GitHub is read when a token is set).
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Only this tenant (repeatable), by its name in tenants.toml.
+    #[arg(long = "tenant", value_name = "NAME")]
+    pub tenants: Vec<String>,
+    /// A token that reaches the tenant repositories: a GitHub App installation token or a
+    /// fine-grained token with Contents and Pull requests read/write on them (the workflow's
+    /// GITHUB_TOKEN reaches only this repository) [default: --github-token].
+    #[arg(long, env = "AKE_BOT_TENANTS_TOKEN", hide_env_values = true, value_parser = parse_secret, value_name = "TOKEN")]
+    pub tenants_token: Option<secrecy::SecretString>,
+    /// Where `owner/repo` tenants are cloned from (GitHub Enterprise: https://HOST).
+    #[arg(long, env = "GITHUB_SERVER_URL", default_value = "https://github.com")]
+    pub github_server_url: String,
     #[command(flatten)]
     pub github: GitHubArgs,
 }

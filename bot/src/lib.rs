@@ -21,6 +21,7 @@ pub mod render;
 pub mod report;
 pub mod retry;
 pub mod run_dir;
+pub mod tenant;
 pub mod upstream;
 pub mod validate;
 pub mod version;

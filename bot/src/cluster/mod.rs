@@ -12,6 +12,7 @@
 mod install;
 pub mod kind;
 pub mod plan;
+pub mod scan;
 pub mod smoke;
 
 use std::collections::BTreeSet;

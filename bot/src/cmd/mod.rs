@@ -9,7 +9,9 @@ pub mod e2e;
 pub mod matrix;
 pub mod release;
 pub mod render;
+pub mod scan;
 pub mod sync;
+pub mod tenants;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -46,9 +48,14 @@ pub async fn dispatch(cli: &Cli) -> (&'static str, Reply) {
             ("e2e", e2e::run(s, a).await)
         }
         Command::Matrix(a) => ("matrix", matrix::run(settings(g, None), a, g.output).await),
+        Command::Scan(a) => ("scan", scan::run(a, g.output).await),
         Command::Backport(a) => (
             "backport",
             backport::run(settings(g, Some(&a.github)), a).await,
+        ),
+        Command::Tenants(a) => (
+            "tenants",
+            tenants::run(settings(g, Some(&a.github)), a).await,
         ),
         Command::Branch(crate::cli::BranchCommand::Cut(a)) => (
             "branch cut",

@@ -286,6 +286,26 @@ impl Train {
     }
 }
 
+impl Train {
+    /// The Kubernetes minor and release number a tag names by `tag_format`
+    /// (`v1.31.2` → 1.31, 2); `None` for any other revision (`main`, `HEAD`, a SHA).
+    pub fn parse_tag(&self, tag: &str) -> Option<(KubeMinor, u64)> {
+        let (before, after) = self.tag_format.split_once("{minor}")?;
+        let rest = tag.strip_prefix(before)?;
+        let (n_before, n_after) = after.split_once("{n}")?;
+        let rest = rest.strip_suffix(n_after)?;
+        // The minor is `1.NN`; what follows it up to `{n}` is the literal separator.
+        let (minor, n) = (2..=rest.len()).rev().find_map(|i| {
+            let (m, tail) = rest.split_at_checked(i)?;
+            let n = tail.strip_prefix(n_before)?;
+            let n: u64 = (!n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| n.parse().ok())??;
+            Some((m.parse::<KubeMinor>().ok()?, n))
+        })?;
+        Some((minor, n))
+    }
+}
+
 /// The keys of the file, of `[main]` and of `[[release]]` (the fields of `RawTrain`,
 /// `RawMain` and `RawRelease`).
 const TOP_KEYS: &[&str] = &[
@@ -751,6 +771,28 @@ fn read_branch(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tags_name_their_minor_and_release_number_by_the_format() {
+        let train = crate::config::branches_for_tests(
+            "tag_format = \"v{minor}.{n}\"\n[main]\nkubernetes = \"1.33\"\nkind_image = \"kindest/node:v1.33.1\"\n",
+        );
+        assert_eq!(
+            train.parse_tag("v1.31.2"),
+            Some(("1.31".parse().unwrap(), 2))
+        );
+        assert_eq!(train.parse_tag("v1.9.0"), Some(("1.9".parse().unwrap(), 0)));
+        for not_a_tag in ["main", "HEAD", "v1.31", "v1.31.x", "1.31.2", "v1.31.2-rc.1"] {
+            assert_eq!(train.parse_tag(not_a_tag), None, "{not_a_tag}");
+        }
+        let custom = crate::config::branches_for_tests(
+            "tag_format = \"platform-{minor}-r{n}\"\n[main]\nkubernetes = \"1.33\"\nkind_image = \"kindest/node:v1.33.1\"\n",
+        );
+        assert_eq!(
+            custom.parse_tag("platform-1.30-r7"),
+            Some(("1.30".parse().unwrap(), 7))
+        );
+    }
+
     use super::*;
 
     #[test]

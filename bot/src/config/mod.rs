@@ -8,6 +8,7 @@ mod branches;
 mod bundle;
 mod error;
 mod schema;
+mod tenants;
 mod toml_doc;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ pub use bundle::{
 };
 pub use error::{ConfigError, ConfigErrors};
 pub use schema::json_schemas;
+pub use tenants::{parse as parse_tenants, Tenant, Tenants, TENANTS_FILE};
 
 use crate::git::{Tree, TreeError};
 use crate::model::AddonName;

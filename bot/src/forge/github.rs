@@ -203,6 +203,19 @@ impl GitHub {
         format!("/repos/{}/{}/{rest}", self.owner, self.repo)
     }
 
+    /// The repository's default branch; also how a job learns that the token reaches the
+    /// repository at all (404 when it does not, as GitHub hides what a token cannot see).
+    pub async fn default_branch(&self) -> Result<String, ForgeError> {
+        #[derive(Deserialize)]
+        struct RawRepo {
+            default_branch: String,
+        }
+        let what = format!("reading repository {}/{}", self.owner, self.repo);
+        let route = format!("/repos/{}/{}", self.owner, self.repo);
+        let raw: RawRepo = self.call(&what, http::Method::GET, &route, None).await?;
+        Ok(raw.default_branch)
+    }
+
     /// Every pull request, open or closed, whose head is `branch` in this repository.
     pub async fn pulls_for_head(&self, branch: &str) -> Result<Vec<PullSummary>, ForgeError> {
         let what = format!("listing pull requests for {branch}");

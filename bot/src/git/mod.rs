@@ -11,7 +11,7 @@ pub use pick::{
     changed_paths, cherry_pick, commit_summary, first_parent_since, CommitSummary, Pick,
 };
 pub use remote::{Remote, RemoteError};
-pub use tree::{branch_tree, current_branch, Tree, TreeError};
+pub use tree::{branch_tree, current_branch, export, Tree, TreeError};
 pub use write::{
     commit_info, commit_on, create_tag, tag_message, CommitInfo, FileChange, Identity, WriteError,
 };

@@ -57,6 +57,49 @@ impl Remote {
             .map(|_| ())
     }
 
+    /// Fetch the remote's `branch` into the local ref `local` (any name: a tenant's branch into
+    /// a scratch repository) and return the commit it points at.
+    pub async fn fetch_branch_as(&self, branch: &str, local: &str) -> Result<String, RemoteError> {
+        let args = vec![
+            "fetch".to_string(),
+            "--quiet".into(),
+            "--no-tags".into(),
+            self.name.clone(),
+            format!("+refs/heads/{branch}:{local}"),
+        ];
+        self.run(&format!("fetching {branch}"), &args).await?;
+        let sha = self
+            .run(
+                &format!("reading {local}"),
+                &[
+                    "rev-parse".into(),
+                    "--verify".into(),
+                    format!("{local}^{{commit}}"),
+                ],
+            )
+            .await?;
+        Ok(sha.trim().to_string())
+    }
+
+    /// The branch the remote's `HEAD` names (its default branch), if it says.
+    pub async fn default_branch(&self) -> Result<Option<String>, RemoteError> {
+        let out = self
+            .run(
+                "reading the default branch",
+                &[
+                    "ls-remote".into(),
+                    "--symref".into(),
+                    self.name.clone(),
+                    "HEAD".into(),
+                ],
+            )
+            .await?;
+        Ok(out.lines().find_map(|l| {
+            let rest = l.strip_prefix("ref: refs/heads/")?;
+            Some(rest.split('\t').next()?.to_string())
+        }))
+    }
+
     /// Mirror the remote's tags locally (the remote is the truth about tags).
     pub async fn fetch_tags(&self) -> Result<(), RemoteError> {
         let args = [

@@ -193,3 +193,61 @@ pub fn current_branch(repo: &Path) -> Option<String> {
     }
     head.shorthand().ok().map(str::to_string)
 }
+
+/// Write the regular files of `commit`'s tree in `repo` under `dest` (a fresh directory), for
+/// tools that need files on disk (helm, kustomize). Symlinks and submodules are left out: a
+/// tenant's symlink must not make the bot read outside the checkout. Returns the files
+/// written, relative to `dest`, sorted.
+pub fn export(repo: &Path, commit: &str, dest: &Path) -> Result<Vec<PathBuf>, TreeError> {
+    let git = |what: &str| {
+        let (repo, what) = (repo.to_path_buf(), what.to_string());
+        move |source| TreeError::Git { repo, what, source }
+    };
+    let r = git2::Repository::open(repo).map_err(git("repository"))?;
+    let oid = git2::Oid::from_str(commit).map_err(git(commit))?;
+    let tree = r
+        .find_commit(oid)
+        .and_then(|c| c.tree())
+        .map_err(git(commit))?;
+    let mut files = Vec::new();
+    let mut failed: Option<TreeError> = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
+        if entry.kind() != Some(git2::ObjectType::Blob) || !regular {
+            return git2::TreeWalkResult::Ok;
+        }
+        let rel = PathBuf::from(dir).join(String::from_utf8_lossy(entry.name_bytes()).as_ref());
+        let path = dest.join(&rel);
+        let written = entry
+            .to_object(&r)
+            .map_err(git(&rel.display().to_string()))
+            .and_then(|o| {
+                let blob = o.peel_to_blob().map_err(git(&rel.display().to_string()))?;
+                let io = |source| TreeError::Io {
+                    path: path.clone(),
+                    source,
+                };
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io)?;
+                }
+                std::fs::write(&path, blob.content()).map_err(io)
+            });
+        match written {
+            Ok(()) => {
+                files.push(rel);
+                git2::TreeWalkResult::Ok
+            }
+            Err(e) => {
+                failed = Some(e);
+                git2::TreeWalkResult::Abort
+            }
+        }
+    })
+    .map_err(git("tree walk"))
+    .or_else(|e| if failed.is_some() { Ok(()) } else { Err(e) })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    files.sort();
+    Ok(files)
+}

@@ -8,8 +8,10 @@
 //! | `backport` | [`backport::plan`] | [`backport::execute`] |
 //! | `release` | [`release::plan`] | [`release::execute`] |
 //! | `branch cut` | [`branch_cut::plan`] | [`branch_cut::execute`] |
+//! | `tenants` | [`tenants::plan`] | [`tenants::execute`] |
 //! | `render` | [`render::run`]: each addon written as soon as it is rendered (an interrupted run keeps what it finished) | |
 //! | `validate`, `e2e`, `diff`, `check`, `matrix` | the report is the result | — |
+//! | `scan` | [`scan::classify`]: what [`crate::cluster::scan`] read from a live cluster, against [`crate::apis`] | — (read-only) |
 //!
 //! [`pr`] is the pull-request toolkit the acting jobs share.
 
@@ -24,7 +26,9 @@ pub mod pr;
 pub mod progress;
 pub mod release;
 pub mod render;
+pub mod scan;
 pub mod sync;
+pub mod tenants;
 pub mod validate;
 
 use serde::Serialize;

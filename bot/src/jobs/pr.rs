@@ -21,6 +21,7 @@ pub const MANAGED_LABELS: &[&str] = &[
     "backport-conflict",
     "validation-failed",
     "removed-api",
+    "readiness-blocked",
 ];
 
 /// What should happen to a bot branch's PR, decided from what the job wants and the PRs that

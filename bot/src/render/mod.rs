@@ -2,11 +2,13 @@
 //! Kubernetes minor → normalised manifests, byte-identical for the same input.
 
 mod helm;
+mod kubectl;
 mod values;
 
 use std::path::Path;
 
 pub use helm::{Helm, TemplateArgs};
+pub use kubectl::Kubectl;
 pub use values::{render_values, ChartContext, KubeContext, ValuesContext};
 
 use crate::config::{Bundle, DeployTarget, LoadedBundle, TrainBranch, UpstreamSource};

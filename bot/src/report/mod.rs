@@ -4,9 +4,11 @@
 //! to GitHub's limits by one function, [`fit`].
 
 mod backport;
+pub mod diff;
 mod pr;
 mod release;
 mod templates;
+pub mod tenants;
 
 pub use backport::{
     backport_body, backport_title, conflict_body, summary_comment, summary_marker, BackportBody,

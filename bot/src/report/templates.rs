@@ -38,6 +38,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/dashboard.md.j2"),
     ),
     ("matrix.md", include_str!("../../templates/matrix.md.j2")),
+    (
+        "tenant-pr.md",
+        include_str!("../../templates/tenant-pr.md.j2"),
+    ),
     // `.html`: minijinja escapes every value for HTML.
     (
         "matrix.html",

@@ -402,6 +402,26 @@ pub fn check_branch_for(
     findings
 }
 
+/// The per-object checks of [`check_branch`] (removed and deprecated APIs, the minor's strict
+/// schema, custom resources against `crds`) for objects that are not a bundle's: a tenant's own
+/// manifests, or an object converted to another API. Each finding comes with the index of its
+/// object in `objects`. A schema set that cannot be loaded counts as no schemas (built-in kinds
+/// unchecked); callers that need to say why look at [`SchemaStore::set`] themselves.
+pub fn check_objects(
+    minor: KubeMinor,
+    schemas: Option<&SchemaStore>,
+    crds: &Crds,
+    objects: &[Object],
+) -> Vec<(usize, Severity, Check, String)> {
+    let set = schemas.map(|s| s.set(minor));
+    let set = set.as_ref().and_then(|s| s.as_ref().as_ref().ok());
+    let mut out = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        check_object(o, minor, set, crds, &mut |s, c, m| out.push((i, s, c, m)));
+    }
+    out
+}
+
 /// Whether `o` lives in a namespace: its CRD's scope, else the built-in scope table.
 fn is_namespaced(o: &Object, crds: &Crds) -> bool {
     match crds.get(&o.api_version, &o.key.kind) {
@@ -508,7 +528,7 @@ fn check_object(
 /// An API removed within this many minors after the branch's is reported as deprecated: by
 /// Kubernetes' deprecation policy a beta API is deprecated at least three releases before it
 /// goes, so this is the window in which the branch's successors stop serving it.
-const DEPRECATION_HORIZON: u32 = 3;
+pub(crate) const DEPRECATION_HORIZON: u32 = 3;
 
 /// Groups the API server serves itself (`""`, `apps`, `*.k8s.io`, …), as opposed to CRDs.
 fn is_builtin_group(group: &str) -> bool {

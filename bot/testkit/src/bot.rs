@@ -11,7 +11,7 @@ use crate::Run;
 
 /// Variables passed through from the test process: how to find programs (git, kind), and the
 /// helm under test that `scripts/with-helm` provides. Nothing else.
-const PASSED_THROUGH: &[&str] = &["PATH", "HELM"];
+const PASSED_THROUGH: &[&str] = &["PATH", "HELM", "KUBECTL"];
 
 /// A command line of the binary under test.
 #[derive(Debug, Clone)]

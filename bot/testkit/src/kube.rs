@@ -25,6 +25,13 @@
 //!   `cert-manager.io/inject-ca-from*` on their second read; until a webhook with
 //!   `failurePolicy: Fail` has a caBundle, applies in its API groups fail as on a real server
 //!   ("failed calling webhook").
+//!
+//! For `scan` (read-only): `/version`, the root discovery documents (`/api`, `/apis`), lists
+//! across all namespaces with `limit`/`continue` paging, objects seeded in their stored shape
+//! ([`FakeKube::seed`]: managedFields, `resourceVersion`), Helm release secrets as Helm 3 writes
+//! them ([`helm_release_secret`]), and 403s for the resource types a test forbids. A cluster
+//! of an older minor ([`FakeKube::at_minor`]) also serves the APIs that minor still served
+//! (1.24: `policy/v1beta1`, `batch/v1beta1`, …), and nothing newer than it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -144,6 +151,84 @@ const BUILTIN: &[(&str, &str, &str, &str, bool)] = &[
     ),
 ];
 
+/// Built-in resources served only in some minors: (group, version, kind, plural, namespaced,
+/// since, removed in), per the Kubernetes deprecation guide.
+const SERVED_IN: &[(&str, &str, &str, &str, bool, u32, u32)] = &[
+    (
+        "policy",
+        "v1beta1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        5,
+        25,
+    ),
+    (
+        "policy",
+        "v1beta1",
+        "PodSecurityPolicy",
+        "podsecuritypolicies",
+        false,
+        10,
+        25,
+    ),
+    ("batch", "v1beta1", "CronJob", "cronjobs", true, 8, 25),
+    (
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        0,
+        99,
+    ),
+    (
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        23,
+        99,
+    ),
+    (
+        "autoscaling",
+        "v2beta2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        12,
+        26,
+    ),
+    (
+        "networking.k8s.io",
+        "v1beta1",
+        "Ingress",
+        "ingresses",
+        true,
+        14,
+        22,
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        "v1beta3",
+        "FlowSchema",
+        "flowschemas",
+        false,
+        26,
+        32,
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        "v1",
+        "FlowSchema",
+        "flowschemas",
+        false,
+        29,
+        99,
+    ),
+];
+
 /// The fake cluster's state.
 #[derive(Debug, Default)]
 pub struct FakeKube {
@@ -174,6 +259,16 @@ pub struct FakeKube {
     jobs: BTreeMap<String, (Option<String>, u32)>,
     /// Reads of webhook configurations cainjector manages.
     ca_reads: BTreeMap<String, u32>,
+    /// The server's minor (`/version`); 33 unless [`FakeKube::at_minor`] says otherwise.
+    pub minor: u32,
+    /// Built-in (group, kind)s beyond [`BUILTIN`] this minor serves.
+    served_builtin: Vec<(String, String)>,
+    /// Resource types whose list is forbidden (`secrets`, `deployments.apps`): 403, as for a
+    /// ServiceAccount its ClusterRole does not grant `list`.
+    pub forbidden: Vec<String>,
+    /// Every list request, as `PATH?QUERY`.
+    pub lists: Vec<String>,
+    resource_version: u64,
 }
 
 impl FakeKube {
@@ -190,10 +285,117 @@ impl FakeKube {
                 })
                 .collect(),
             job_ttl_reads: 1,
+            minor: 33,
             ..FakeKube::default()
         }
     }
 
+    /// A cluster of Kubernetes 1.`minor`: the built-ins plus the APIs that minor still (or
+    /// already) serves from [`SERVED_IN`].
+    pub fn at_minor(minor: u32) -> FakeKube {
+        let mut k = FakeKube::new();
+        k.minor = minor;
+        for (g, v, kind, p, n, since, removed) in SERVED_IN {
+            if *since <= minor && minor < *removed {
+                k.resources.push(Resource {
+                    group: g.to_string(),
+                    version: v.to_string(),
+                    kind: kind.to_string(),
+                    plural: p.to_string(),
+                    namespaced: *n,
+                });
+                k.served_builtin.push((g.to_string(), kind.to_string()));
+            }
+        }
+        k
+    }
+
+    /// Store `obj` as the API server would hold it (it is read back at any version its kind is
+    /// served at): a `uid` and `resourceVersion` are added when missing.
+    pub fn seed(&mut self, mut obj: Value) {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let group = api_version
+            .rsplit_once('/')
+            .map_or("", |(g, _)| g)
+            .to_string();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let Some(r) = self
+            .resources
+            .iter()
+            .find(|r| r.group == group && r.kind == kind)
+            .cloned()
+        else {
+            panic!("the fake cluster does not serve {api_version} {kind}");
+        };
+        self.resource_version += 1;
+        let meta = &mut obj["metadata"];
+        if meta["uid"].is_null() {
+            meta["uid"] = json!(format!("seed-{}", self.resource_version));
+        }
+        meta["resourceVersion"] = json!(self.resource_version.to_string());
+        let name = meta["name"].as_str().unwrap_or_default().to_string();
+        let ns = if r.namespaced {
+            meta["namespace"].as_str().unwrap_or("default").to_string()
+        } else {
+            String::new()
+        };
+        self.objects.insert((r.group, r.plural, ns, name), obj);
+    }
+
+    /// Whether discovery shows `r`: a built-in this minor serves, or a custom resource whose
+    /// CRD is Established.
+    fn discoverable(&self, r: &Resource) -> bool {
+        BUILTIN.iter().any(|b| b.0 == r.group && b.2 == r.kind)
+            || self
+                .served_builtin
+                .iter()
+                .any(|(g, k)| *g == r.group && *k == r.kind)
+            || self.established.contains(&r.kind)
+    }
+
+    /// `/api`, `/apis` and `/version`, as the API server answers them.
+    fn root_discovery(&self, segs: &[&str]) -> Option<ResponseTemplate> {
+        match segs {
+            ["version"] => Some(ResponseTemplate::new(200).set_body_json(json!({
+                "major": "1", "minor": self.minor.to_string(),
+                "gitVersion": format!("v1.{}.7", self.minor),
+                "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+                "buildDate": "2024-01-01T00:00:00Z", "goVersion": "go1.22.0",
+                "compiler": "gc", "platform": "linux/amd64"
+            }))),
+            ["api"] => Some(ResponseTemplate::new(200).set_body_json(json!({
+                "kind": "APIVersions", "versions": ["v1"],
+                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.2:6443"}]
+            }))),
+            ["apis"] => {
+                let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for r in self.resources.iter().filter(|r| !r.group.is_empty()) {
+                    if self.discoverable(r) {
+                        let v = groups.entry(&r.group).or_default();
+                        if !v.contains(&r.version.as_str()) {
+                            v.push(&r.version);
+                        }
+                    }
+                }
+                let groups: Vec<Value> = groups
+                    .into_iter()
+                    .map(|(g, mut vs)| {
+                        vs.sort_by_key(|v| std::cmp::Reverse(version_rank(v)));
+                        let versions: Vec<Value> = vs
+                            .iter()
+                            .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                            .collect();
+                        json!({"name": g, "versions": versions,
+                            "preferredVersion": versions[0].clone()})
+                    })
+                    .collect();
+                Some(ResponseTemplate::new(200).set_body_json(json!({
+                    "kind": "APIGroupList", "apiVersion": "v1", "groups": groups
+                })))
+            }
+            _ => None,
+        }
+    }
     /// Objects Job `job` (`Job namespace/name`) creates when it succeeds.
     pub fn job_creates(&mut self, job: &str, objects: Vec<Value>) {
         self.job_creates.insert(job.to_string(), objects);
@@ -517,6 +719,19 @@ impl Respond for Api {
         let path = req.url.path().to_string();
         let method = req.method.as_str().to_string();
         let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if method == "GET" {
+            if let Some(r) = s.root_discovery(&segs) {
+                return r;
+            }
+        }
+        if req
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "watch" && v != "false")
+        {
+            s.violations.push(format!("{method} {path}: a watch"));
+            return ResponseTemplate::new(405);
+        }
         // Discovery.
         let gv = match segs.as_slice() {
             ["api", "v1"] => Some(("", "v1")),
@@ -528,10 +743,7 @@ impl Respond for Api {
                 .resources
                 .iter()
                 .filter(|r| r.group == g && r.version == v)
-                .filter(|r| {
-                    BUILTIN.iter().any(|b| b.0 == r.group && b.2 == r.kind)
-                        || s.established.contains(&r.kind)
-                })
+                .filter(|r| s.discoverable(r))
                 .map(|r| {
                     json!({"name": r.plural, "singularName": r.kind.to_lowercase(),
                         "namespaced": r.namespaced, "kind": r.kind,
@@ -556,7 +768,7 @@ impl Respond for Api {
         // Object paths: /api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]] and /apis/G/V/...
         let (group, rest) = match segs.as_slice() {
             ["api", "v1", rest @ ..] => ("", rest),
-            ["apis", g, _v, rest @ ..] => (*g, rest),
+            ["apis", g, _, rest @ ..] => (*g, rest),
             _ => {
                 s.violations.push(format!("{method} {path}"));
                 return ResponseTemplate::new(404);
@@ -760,14 +972,81 @@ impl Respond for Api {
                 ResponseTemplate::new(200).set_body_json(obj)
             }
             ("GET", None, None) => {
-                let items = match resource.kind.as_str() {
+                let query = req.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+                s.lists.push(format!("{path}{query}"));
+                let name = if group.is_empty() {
+                    resource.plural.clone()
+                } else {
+                    format!("{}.{group}", resource.plural)
+                };
+                if s.forbidden.contains(&name) {
+                    let scope = if ns.is_empty() {
+                        "at the cluster scope".to_string()
+                    } else {
+                        format!("in the namespace \"{ns}\"")
+                    };
+                    return ResponseTemplate::new(403).set_body_json(json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": format!("{} is forbidden: User \"system:serviceaccount:ops:ake-bot-scan\" cannot list resource \"{}\" in API group \"{group}\" {scope}", name, resource.plural),
+                        "reason": "Forbidden", "details": {"group": group, "kind": resource.plural}, "code": 403
+                    }));
+                }
+                let api_version = match segs.as_slice() {
+                    ["apis", g, v, ..] => format!("{g}/{v}"),
+                    _ => "v1".to_string(),
+                };
+                let mut items = match resource.kind.as_str() {
                     "Event" => s.events.get(&ns).cloned().unwrap_or_default(),
                     "Pod" => s.pods.get(&ns).cloned().unwrap_or_default(),
                     _ => Vec::new(),
                 };
+                items.extend(
+                    s.objects
+                        .iter()
+                        .filter(|((g, p, o_ns, _), _)| {
+                            g == group && *p == resource.plural && (ns.is_empty() || *o_ns == ns)
+                        })
+                        .map(|(_, v)| {
+                            let mut v = v.clone();
+                            v["apiVersion"] = json!(api_version);
+                            v["kind"] = json!(resource.kind);
+                            v
+                        }),
+                );
+                let param = |k: &str| {
+                    req.url
+                        .query_pairs()
+                        .find(|(q, _)| q == k)
+                        .map(|(_, v)| v.to_string())
+                };
+                let offset: usize = match param("continue") {
+                    Some(t) => match t
+                        .strip_prefix("fake-continue-")
+                        .and_then(|n| n.parse().ok())
+                    {
+                        Some(n) => n,
+                        None => {
+                            s.violations
+                                .push(format!("{path}: continue token {t:?} was not ours"));
+                            return ResponseTemplate::new(410);
+                        }
+                    },
+                    None => 0,
+                };
+                let limit = param("limit")
+                    .and_then(|l| l.parse::<usize>().ok())
+                    .filter(|l| *l > 0);
+                let end = limit.map_or(items.len(), |l| (offset + l).min(items.len()));
+                let page: Vec<Value> = items.get(offset..end).unwrap_or_default().to_vec();
+                let mut metadata =
+                    json!({"resourceVersion": s.resource_version.max(1).to_string()});
+                if end < items.len() {
+                    metadata["continue"] = json!(format!("fake-continue-{end}"));
+                    metadata["remainingItemCount"] = json!(items.len() - end);
+                }
                 ResponseTemplate::new(200).set_body_json(json!({
-                    "kind": format!("{}List", resource.kind), "apiVersion": "v1",
-                    "metadata": {"resourceVersion": "1"}, "items": items
+                    "kind": format!("{}List", resource.kind), "apiVersion": api_version,
+                    "metadata": metadata, "items": page
                 }))
             }
             ("GET", Some(pod), Some("log")) => {
@@ -847,4 +1126,93 @@ fn event(ns: &str, kind: &str, name: &str, type_: &str, reason: &str, message: &
         "involvedObject": {"kind": kind, "name": name, "namespace": ns},
         "reason": reason, "message": message, "type": type_
     })
+}
+
+/// Stable before beta before alpha, then the higher number: how the API server orders a
+/// group's versions (its first is the preferred one).
+fn version_rank(v: &str) -> (u8, u32, u32) {
+    let rest = v.strip_prefix('v').unwrap_or(v);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    let major = digits.parse().unwrap_or(0);
+    let tail = &rest[digits.len()..];
+    let (stage, n) = if tail.is_empty() {
+        (3, 0)
+    } else if let Some(n) = tail.strip_prefix("beta") {
+        (2, n.parse().unwrap_or(0))
+    } else if let Some(n) = tail.strip_prefix("alpha") {
+        (1, n.parse().unwrap_or(0))
+    } else {
+        (0, 0)
+    };
+    (stage, major, n)
+}
+
+/// A Helm 3 release secret, byte for byte as Helm's storage driver writes it: the release
+/// JSON gzipped, base64-encoded by Helm, and that text base64-encoded again as the Secret's
+/// `data.release`; named `sh.helm.release.v1.NAME.vREVISION`, labelled name/owner/status/
+/// version.
+pub fn helm_release_secret(
+    name: &str,
+    namespace: &str,
+    revision: u32,
+    status: &str,
+    chart: (&str, &str),
+    manifest: &str,
+) -> Value {
+    use std::io::Write;
+    let release = json!({
+        "name": name,
+        "info": {"first_deployed": "2023-03-01T10:00:00Z", "last_deployed": "2024-02-01T10:00:00Z",
+            "deleted": "", "description": if revision == 1 { "Install complete" } else { "Upgrade complete" },
+            "status": status},
+        "chart": {"metadata": {"name": chart.0, "version": chart.1, "apiVersion": "v2"},
+            "lock": null, "templates": [], "values": {}, "schema": null, "files": []},
+        "config": {},
+        "manifest": manifest,
+        "version": revision,
+        "namespace": namespace
+    });
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(release.to_string().as_bytes())
+        .expect("gzip to memory");
+    let helm = base64(&gz.finish().expect("gzip to memory"));
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": format!("sh.helm.release.v1.{name}.v{revision}"),
+            "namespace": namespace,
+            "labels": {"name": name, "owner": "helm", "status": status, "version": revision.to_string()},
+            "creationTimestamp": "2024-02-01T10:00:00Z",
+            "managedFields": [{"manager": "helm", "operation": "Update", "apiVersion": "v1",
+                "time": "2024-02-01T10:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {".": {}, "f:release": {}},
+                    "f:metadata": {"f:labels": {".": {}, "f:name": {}, "f:owner": {}, "f:status": {}, "f:version": {}}},
+                    "f:type": {}}}]
+        },
+        "data": {"release": base64(helm.as_bytes())}
+    })
+}
+
+/// Standard base64 with padding (RFC 4648), as Go's `base64.StdEncoding` writes it.
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }

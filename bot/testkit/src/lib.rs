@@ -203,6 +203,20 @@ impl ConfigRepo {
         self.git(&["checkout", "-q", "main"]);
     }
 
+    /// Commit everything on `main`, cut `release-<minor>` for each of `minors` (as ake-bot
+    /// would leave them) and put them all on a bare `origin`. Keep the guard alive.
+    pub fn train_on_origin(&self, minors: &[&str]) -> (tempfile::TempDir, PathBuf) {
+        self.git_init();
+        for minor in minors {
+            self.cut_release_branch(minor);
+        }
+        let guard = self.with_bare_origin();
+        for minor in minors {
+            self.git(&["push", "-q", "origin", &format!("release-{minor}")]);
+        }
+        guard
+    }
+
     /// Run git in the repo, hermetically; panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
         git(self.path(), args)
@@ -326,6 +340,60 @@ pub fn bare_origin(branches: &[&str]) -> (tempfile::TempDir, PathBuf) {
         );
     }
     (dir, origin)
+}
+
+/// A tenant's repository: a bare `origin` (standing in for GitHub) with `files` committed on
+/// `main`, built hermetically.
+pub struct TenantRepo {
+    _dir: tempfile::TempDir,
+    pub origin: PathBuf,
+}
+
+impl TenantRepo {
+    pub fn new(files: &[(&str, &str)]) -> TenantRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("ake-bot-tenant-")
+            .tempdir()
+            .expect("temp dir");
+        let origin = dir.path().join("origin.git");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).expect("mkdir");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
+        git(&work, &["init", "-q", "-b", "main"]);
+        for (rel, text) in files {
+            let p = work.join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, text).expect("write");
+        }
+        git(&work, &["add", "-A"]);
+        git(&work, &["commit", "-q", "-m", "tenant config"]);
+        git(
+            &work,
+            &["push", "-q", origin.to_str().expect("utf-8 path"), "main"],
+        );
+        TenantRepo { _dir: dir, origin }
+    }
+
+    /// The git URL tenants.toml names it by.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.origin.display())
+    }
+
+    /// The file `rel` on origin's `branch`.
+    pub fn show(&self, branch: &str, rel: &str) -> String {
+        git(&self.origin, &["show", &format!("{branch}:{rel}")])
+    }
+
+    /// Every ref of origin with its object: compare before and after a run.
+    pub fn refs(&self) -> String {
+        git(
+            &self.origin,
+            &["for-each-ref", "--format=%(refname) %(objectname)"],
+        )
+    }
 }
 
 /// What a run of the built binary printed, and how it ended.

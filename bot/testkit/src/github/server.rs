@@ -82,10 +82,19 @@ impl Drop for FakeGitHubServer {
 }
 
 fn check_expectations(world: &FakeGitHub) {
+    let violations: Vec<&String> = world
+        .violations
+        .iter()
+        .chain(world.repos.values().flat_map(|r| r.violations.iter()))
+        .collect();
     assert!(
-        world.violations.is_empty(),
+        violations.is_empty(),
         "the fake GitHub saw contract violations:\n{}",
-        world.violations.join("\n")
+        violations
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     assert!(
         world.faults.is_empty(),
@@ -160,7 +169,8 @@ impl Respond for Dispatcher {
         let upstream = w.upstream.contains_key(&full_name);
         let config_repo =
             params.get("owner") == Some(&w.owner) && params.get("repo") == Some(&w.repo);
-        if !upstream && !config_repo {
+        let other_repo = w.repos.contains_key(&full_name);
+        if !upstream && !config_repo && !other_repo {
             record(&mut w, 404);
             return not_found();
         }
@@ -237,7 +247,10 @@ impl Respond for Dispatcher {
                 t.set_body_json(out)
             };
         }
-        let (status, out) = handle(&mut w, op, &params, &query, body.as_ref());
+        let (status, out) = match w.repos.get_mut(&full_name).filter(|_| !config_repo) {
+            Some(other) => handle(other, op, &params, &query, body.as_ref()),
+            None => handle(&mut w, op, &params, &query, body.as_ref()),
+        };
         if (200..300).contains(&status) {
             if let Err(e) = op.check_response(status, &out) {
                 w.violations.push(e);

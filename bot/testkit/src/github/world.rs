@@ -105,7 +105,8 @@ impl Recorded {
     }
 }
 
-/// The world: one repository.
+/// The world: the config repository, plus other repositories the bot writes to (tenants'),
+/// each a world of its own in `repos`, and upstream repositories it reads releases from.
 #[derive(Debug, Clone)]
 pub struct FakeGitHub {
     pub owner: String,
@@ -120,6 +121,9 @@ pub struct FakeGitHub {
     /// Upstream repositories (`owner/name`) and their releases, served by `repos/list-releases`
     /// and `repos/get-release-asset`; the assets' bytes by the storage download.
     pub upstream: BTreeMap<String, Vec<UpstreamRelease>>,
+    /// Other repositories (`owner/name`) with pull requests and comments of their own, e.g.
+    /// tenant repositories. Requests to them are recorded in this (the top) world.
+    pub repos: BTreeMap<String, FakeGitHub>,
     pub requests: Vec<Recorded>,
     /// Contract violations seen by the server; `finish` fails the test if any.
     pub violations: Vec<String>,
@@ -141,6 +145,7 @@ impl FakeGitHub {
             issues: Vec::new(),
             releases: Vec::new(),
             upstream: BTreeMap::new(),
+            repos: BTreeMap::new(),
             requests: Vec::new(),
             violations: Vec::new(),
             faults: VecDeque::new(),
@@ -172,6 +177,30 @@ impl FakeGitHub {
             .iter()
             .position(|(op, _)| op == operation || op == "*")?;
         self.faults.remove(i).map(|(_, f)| f)
+    }
+
+    /// Another repository the token can reach (a tenant's), with `origin` as its git remote.
+    /// A repository not added answers 404, as GitHub does for one the token cannot see.
+    pub fn add_repo(&mut self, full_name: &str, origin: PathBuf) -> &mut FakeGitHub {
+        let (owner, repo) = full_name
+            .split_once('/')
+            .expect("a repository is owner/name");
+        self.repos
+            .entry(full_name.to_string())
+            .or_insert_with(|| FakeGitHub::new(owner, repo, origin))
+    }
+
+    /// The repository `full_name` added with [`FakeGitHub::add_repo`].
+    pub fn repo(&self, full_name: &str) -> &FakeGitHub {
+        self.repos
+            .get(full_name)
+            .unwrap_or_else(|| panic!("the fake has no repository {full_name}"))
+    }
+
+    pub fn repo_mut(&mut self, full_name: &str) -> &mut FakeGitHub {
+        self.repos
+            .get_mut(full_name)
+            .unwrap_or_else(|| panic!("the fake has no repository {full_name}"))
     }
 
     /// An upstream repository with no releases yet (it exists: listing it answers `[]`).
