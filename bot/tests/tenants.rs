@@ -346,3 +346,68 @@ async fn a_tenant_that_cannot_be_reached_is_one_problem_and_the_others_go_on() {
     assert_eq!(w.repo("acme/legacy").open_pulls().len(), 1);
     assert!(w.repo("acme/moved").pulls.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_tag_supersedes_the_open_bump_and_a_tenant_that_moved_on_gets_it_closed() {
+    let s = Scenario::new().await;
+    let run = s.bot(&["tenants", "--tenant", "payments"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let number = s.server.world().repo("acme/payments").open_pulls()[0].number;
+
+    // release-1.31 moves on to v1.31.2 before the tenant merged: the same PR now proposes it.
+    s.repo.git(&["checkout", "-q", "release-1.31"]);
+    s.repo.write("NOTES.md", "A note for the 1.31 line.\n");
+    s.repo.git(&["add", "NOTES.md"]);
+    s.repo
+        .git(&["commit", "-q", "-m", "docs: a note for the 1.31 line"]);
+    s.repo.git(&["push", "-q", "origin", "release-1.31"]);
+    s.repo.git(&["checkout", "-q", "main"]);
+    let release = s.bot(&["release", "--branch", "release-1.31"]).await;
+    assert_eq!(release.code, 0, "{}\n{}", release.stdout, release.stderr);
+    let run = s.bot(&["tenants", "--tenant", "payments"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    {
+        let w = s.server.world();
+        let open = w.repo("acme/payments").open_pulls();
+        assert_eq!(open.len(), 1, "superseded in place, not a second PR");
+        assert_eq!(open[0].number, number);
+        assert_eq!(open[0].title, "Platform v1.31.0 → v1.31.2");
+        assert!(open[0]
+            .body
+            .contains("## Moving from `v1.31.0` to `v1.31.2`"));
+    }
+    assert!(s
+        .payments
+        .show("ake-bot/platform/1.31", "deploy/platform.yaml")
+        .contains("targetRevision: v1.31.2 # bumped by ake-bot"));
+
+    // The team moves the pin by hand: the bot's PR has nothing left to do and is closed, once.
+    s.payments.commit(
+        "deploy/platform.yaml",
+        &ARGO_APP.replace("v1.31.0", "v1.31.2"),
+        "move to v1.31.2",
+    );
+    let run = s.bot(&["tenants", "--tenant", "payments"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let writes = s.tenant_writes();
+    {
+        let w = s.server.world();
+        let payments = w.repo("acme/payments");
+        assert!(payments.open_pulls().is_empty(), "{:#?}", payments.pulls);
+        let comments = payments.comments_on(number);
+        assert_eq!(comments.len(), 1);
+        assert!(
+            comments[0].body.contains("Closing: "),
+            "{}",
+            comments[0].body
+        );
+    }
+    assert!(
+        !s.payments.refs().contains("ake-bot/platform/1.31"),
+        "the bot branch is deleted: {}",
+        s.payments.refs()
+    );
+    let again = s.bot(&["tenants", "--tenant", "payments"]).await;
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert_eq!(s.tenant_writes(), writes);
+}

@@ -141,6 +141,19 @@ fn tenant(r: &mut Reader<'_>, t: &dyn TableLike, at: Pos) -> Option<Tenant> {
         r.errors.push(e);
         return None;
     };
+    if let Some(u) = url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+        let http = u.scheme().starts_with("http");
+        if u.password().is_some() || (http && !u.username().is_empty()) {
+            let e = r
+                .at(
+                    repo_pos,
+                    "the URL carries credentials: they would reach logs and git's config",
+                )
+                .hint("give the URL without them, and the token in AKE_BOT_TENANTS_TOKEN");
+            r.errors.push(e);
+            return None;
+        }
+    }
     let github = match explicit {
         Some((g, pos)) if !is_owner_repo(&g) => {
             r.error(pos, format!("`github` is {g:?}, not owner/repo"));
@@ -297,8 +310,16 @@ pahts = ["x"]
 [[tenant]]
 repo = "acme/a"
 paths = ["../outside"]
+[[tenant]]
+repo = "https://x-access-token:ghp_secret@github.com/acme/b.git"
 "#,
         );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("tenants.toml:10:") && m.contains("carries credentials")),
+            "{e:?}"
+        );
+        assert!(!e.iter().any(|m| m.contains("ghp_secret")), "{e:?}");
         assert!(
             e.iter().any(|m| m.starts_with("tenants.toml:2:")
                 && m.contains("neither owner/repo nor a git URL")),

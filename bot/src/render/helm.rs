@@ -29,26 +29,10 @@ pub struct TemplateArgs<'a> {
 impl Helm {
     /// `$HELM` if set, else the first `helm` on `PATH`.
     pub fn locate() -> Result<Helm, String> {
-        if let Some(h) = std::env::var_os("HELM").filter(|h| !h.is_empty()) {
-            let bin = PathBuf::from(h);
-            return if bin.is_file() {
-                Ok(Helm { bin })
-            } else {
-                Err(format!(
-                    "$HELM points at {}, which is not a file",
-                    bin.display()
-                ))
-            };
-        }
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|dir| dir.join("helm"))
-            .find(|p| p.is_file())
-            .map(|bin| Helm { bin })
-            .ok_or_else(|| {
-                "helm not found: install Helm (https://helm.sh/docs/intro/install/) or set $HELM to its path".to_string()
-            })
+        let bin = locate_tool("HELM", "helm").ok_or_else(|| {
+            "helm not found: install Helm (https://helm.sh/docs/intro/install/) or set $HELM to its path".to_string()
+        })??;
+        Ok(Helm { bin })
     }
 
     pub fn path(&self) -> &Path {
@@ -127,4 +111,26 @@ impl Helm {
             .env_remove("HELM_DRIVER");
         cmd
     }
+}
+
+/// A tool named by the environment variable `var` (which must then be a file), else the first
+/// `name` on `PATH`; `None` when neither.
+pub(crate) fn locate_tool(var: &str, name: &str) -> Option<Result<PathBuf, String>> {
+    if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        let bin = PathBuf::from(v);
+        return Some(if bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "${var} points at {}, which is not a file",
+                bin.display()
+            ))
+        });
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .map(Ok)
 }

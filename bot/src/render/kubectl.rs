@@ -18,24 +18,9 @@ pub struct Kubectl {
 impl Kubectl {
     /// `$KUBECTL` if set, else the first `kubectl` on `PATH`.
     pub fn locate() -> Result<Kubectl, String> {
-        if let Some(k) = std::env::var_os("KUBECTL").filter(|k| !k.is_empty()) {
-            let bin = PathBuf::from(k);
-            return if bin.is_file() {
-                Ok(Kubectl { bin })
-            } else {
-                Err(format!(
-                    "$KUBECTL points at {}, which is not a file",
-                    bin.display()
-                ))
-            };
-        }
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|dir| dir.join("kubectl"))
-            .find(|p| p.is_file())
-            .map(|bin| Kubectl { bin })
-            .ok_or_else(|| "kubectl not found (set $KUBECTL)".to_string())
+        let bin = super::helm::locate_tool("KUBECTL", "kubectl")
+            .ok_or_else(|| "kubectl not found (set $KUBECTL)".to_string())??;
+        Ok(Kubectl { bin })
     }
 
     /// A kubectl at `bin` (not checked until it runs).

@@ -304,8 +304,8 @@ impl Scan {
         scan
     }
 
-    /// Remote entries of `leaf` and of every kustomization it reaches, by kustomization file.
-    fn remotes(&self, leaf: &Path) -> Vec<(PathBuf, String)> {
+    /// `leaf` and every kustomization it reaches through its bases and resources.
+    fn reached(&self, leaf: &Path) -> Vec<&Kustomization> {
         let mut seen = BTreeSet::new();
         let mut queue = vec![leaf.to_path_buf()];
         let mut out = Vec::new();
@@ -316,9 +316,30 @@ impl Scan {
             let Some(k) = self.kustomizations.get(&d) else {
                 continue;
             };
-            out.extend(k.remote.iter().map(|r| (k.file.clone(), r.clone())));
+            out.push(k);
             queue.extend(k.refs.iter().cloned());
         }
+        out
+    }
+
+    /// Remote entries of `leaf` and of every kustomization it reaches, by kustomization file.
+    fn remotes(&self, leaf: &Path) -> Vec<(PathBuf, String)> {
+        let mut out: Vec<(PathBuf, String)> = self
+            .reached(leaf)
+            .into_iter()
+            .flat_map(|k| k.remote.iter().map(|r| (k.file.clone(), r.clone())))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Kustomizations `leaf` reaches that cannot be parsed.
+    fn remotes_parse_errors(&self, leaf: &Path) -> Vec<(PathBuf, String)> {
+        let mut out: Vec<(PathBuf, String)> = self
+            .reached(leaf)
+            .into_iter()
+            .filter_map(|k| k.value.as_ref().err().map(|e| (k.file.clone(), e.clone())))
+            .collect();
         out.sort();
         out
     }
@@ -960,29 +981,6 @@ impl Ctx<'_> {
                 fix,
             });
         }
-    }
-}
-
-impl Scan {
-    /// Kustomizations `leaf` reaches that cannot be parsed.
-    fn remotes_parse_errors(&self, leaf: &Path) -> Vec<(PathBuf, String)> {
-        let mut seen = BTreeSet::new();
-        let mut queue = vec![leaf.to_path_buf()];
-        let mut out = Vec::new();
-        while let Some(d) = queue.pop() {
-            if !seen.insert(d.clone()) {
-                continue;
-            }
-            let Some(k) = self.kustomizations.get(&d) else {
-                continue;
-            };
-            if let Err(e) = &k.value {
-                out.push((k.file.clone(), e.clone()));
-            }
-            queue.extend(k.refs.iter().cloned());
-        }
-        out.sort();
-        out
     }
 }
 

@@ -310,25 +310,8 @@ pub use chart::{chart_archive, tgz};
 /// A bare repository standing in for GitHub's remote, with `main` and any extra branches (each
 /// one commit on top of main), built hermetically. Returns (temp dir guard, bare repo path).
 pub fn bare_origin(branches: &[&str]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("ake-bot-origin-")
-        .tempdir()
-        .expect("temp dir");
-    let origin = dir.path().join("origin.git");
+    let (dir, origin) = seeded_origin("ake-bot-origin-", &[("README.md", "config repo\n")]);
     let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).expect("mkdir");
-    git(
-        dir.path(),
-        &["init", "-q", "--bare", "-b", "main", "origin.git"],
-    );
-    git(&work, &["init", "-q", "-b", "main"]);
-    std::fs::write(work.join("README.md"), "config repo\n").expect("write");
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "-q", "-m", "initial"]);
-    git(
-        &work,
-        &["push", "-q", origin.to_str().expect("utf-8 path"), "main"],
-    );
     for b in branches {
         git(&work, &["checkout", "-q", "-b", b, "main"]);
         std::fs::write(work.join("change.txt"), format!("{b}\n")).expect("write");
@@ -342,39 +325,72 @@ pub fn bare_origin(branches: &[&str]) -> (tempfile::TempDir, PathBuf) {
     (dir, origin)
 }
 
+/// A temporary directory holding `origin.git` (bare) and `work/` (its clone), with `files`
+/// committed on `main` and pushed, built hermetically.
+fn seeded_origin(prefix: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    let origin = dir.path().join("origin.git");
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    git(
+        dir.path(),
+        &["init", "-q", "--bare", "-b", "main", "origin.git"],
+    );
+    git(&work, &["init", "-q", "-b", "main"]);
+    for (rel, text) in files {
+        let p = work.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+    }
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "initial"]);
+    git(
+        &work,
+        &["push", "-q", origin.to_str().expect("utf-8 path"), "main"],
+    );
+    (dir, origin)
+}
+
 /// A tenant's repository: a bare `origin` (standing in for GitHub) with `files` committed on
 /// `main`, built hermetically.
 pub struct TenantRepo {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub origin: PathBuf,
 }
 
 impl TenantRepo {
     pub fn new(files: &[(&str, &str)]) -> TenantRepo {
-        let dir = tempfile::Builder::new()
-            .prefix("ake-bot-tenant-")
-            .tempdir()
-            .expect("temp dir");
-        let origin = dir.path().join("origin.git");
-        let work = dir.path().join("work");
-        std::fs::create_dir_all(&work).expect("mkdir");
-        git(
-            dir.path(),
-            &["init", "-q", "--bare", "-b", "main", "origin.git"],
-        );
-        git(&work, &["init", "-q", "-b", "main"]);
-        for (rel, text) in files {
-            let p = work.join(rel);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&p, text).expect("write");
-        }
-        git(&work, &["add", "-A"]);
-        git(&work, &["commit", "-q", "-m", "tenant config"]);
+        let (dir, origin) = seeded_origin("ake-bot-tenant-", files);
+        TenantRepo { dir, origin }
+    }
+
+    /// The tenant's team commits `text` to `rel` on main and pushes it.
+    pub fn commit(&self, rel: &str, text: &str, message: &str) {
+        let work = self.dir.path().join("work");
         git(
             &work,
-            &["push", "-q", origin.to_str().expect("utf-8 path"), "main"],
+            &[
+                "pull",
+                "-q",
+                "--ff-only",
+                self.origin.to_str().expect("utf-8 path"),
+                "main",
+            ],
         );
-        TenantRepo { _dir: dir, origin }
+        std::fs::write(work.join(rel), text).expect("write");
+        git(&work, &["commit", "-q", "-am", message]);
+        git(
+            &work,
+            &[
+                "push",
+                "-q",
+                self.origin.to_str().expect("utf-8 path"),
+                "main",
+            ],
+        );
     }
 
     /// The git URL tenants.toml names it by.

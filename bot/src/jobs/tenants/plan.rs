@@ -425,7 +425,7 @@ impl Ctx<'_> {
                     None,
                 ));
             }
-            if let Some((target, why)) = self.leaving(*minor) {
+            if let Some((target, why)) = leaving(&self.ws.train, self.tags, *minor) {
                 let entry = upgrades.entry(target).or_default();
                 entry.0.extend(pinned.iter().map(|(_, p)| p.clone()));
                 entry.1.push(why);
@@ -541,43 +541,6 @@ impl Ctx<'_> {
         }
     }
 
-    /// Whether a tenant on `minor` should move on, to which minor, and why: its branch is
-    /// frozen or eol, gone from the train, or the oldest inside the support window (the next
-    /// branch cut ends it). The target is the next maintained minor up that has a tag.
-    fn leaving(&self, minor: KubeMinor) -> Option<(KubeMinor, String)> {
-        let train = &self.ws.train;
-        let releases: Vec<_> = train.branches.iter().filter(|b| !b.is_main()).collect();
-        let branch = train.branches.iter().find(|b| b.kubernetes == minor);
-        let why = match branch {
-            None => format!("Kubernetes {minor} is no longer on the release train"),
-            Some(b) if b.status == BranchStatus::Frozen => {
-                format!("{} is frozen: it gets only hand-picked fixes", b.name)
-            }
-            Some(b) if b.status == BranchStatus::Eol => {
-                format!("{} is end of life: it gets nothing", b.name)
-            }
-            Some(b) => {
-                let window = train.support_window? as usize;
-                let pos = releases.iter().position(|r| r.name == b.name)?;
-                if pos + 1 < window {
-                    return None;
-                }
-                format!(
-                    "{} is the oldest branch of the support window ({window}): the next branch cut ends its support",
-                    b.name
-                )
-            }
-        };
-        let target = train
-            .branches
-            .iter()
-            .filter(|b| b.kubernetes > minor && b.status == BranchStatus::Maintained)
-            .filter(|b| self.tags.get(&b.kubernetes).is_some_and(|t| !t.is_empty()))
-            .map(|b| b.kubernetes)
-            .min()?;
-        Some((target, why))
-    }
-
     /// The readiness of the tenant's manifests for `target`, against the CRDs of tag `to`.
     async fn readiness(
         &self,
@@ -679,6 +642,42 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether a tenant on `minor` should move on, to which minor, and why: its branch is
+/// frozen or eol, gone from the train, or the oldest inside the support window (the next
+/// branch cut ends it). The target is the next maintained minor up that has a tag.
+fn leaving(train: &Train, tags: &Tags, minor: KubeMinor) -> Option<(KubeMinor, String)> {
+    let releases: Vec<_> = train.branches.iter().filter(|b| !b.is_main()).collect();
+    let branch = train.branches.iter().find(|b| b.kubernetes == minor);
+    let why = match branch {
+        None => format!("Kubernetes {minor} is no longer on the release train"),
+        Some(b) if b.status == BranchStatus::Frozen => {
+            format!("{} is frozen: it gets only hand-picked fixes", b.name)
+        }
+        Some(b) if b.status == BranchStatus::Eol => {
+            format!("{} is end of life: it gets nothing", b.name)
+        }
+        Some(b) => {
+            let window = train.support_window? as usize;
+            let pos = releases.iter().position(|r| r.name == b.name)?;
+            if pos + 1 < window {
+                return None;
+            }
+            format!(
+                "{} is the oldest branch of the support window ({window}): the next branch cut ends its support",
+                b.name
+            )
+        }
+    };
+    let target = train
+        .branches
+        .iter()
+        .filter(|b| b.kubernetes > minor && b.status == BranchStatus::Maintained)
+        .filter(|b| tags.get(&b.kubernetes).is_some_and(|t| !t.is_empty()))
+        .map(|b| b.kubernetes)
+        .min()?;
+    Some((target, why))
+}
+
 /// The file rewrites of a proposal: readiness fixes first, then each pin moved in place.
 fn changes(c: &Checkout, p: &Proposal) -> Result<Vec<FileChange>, String> {
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -753,6 +752,81 @@ pub(crate) fn shown_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn train(support_window: Option<u32>) -> Train {
+        let mut text = String::from("tag_format = \"v{minor}.{n}\"\n");
+        if let Some(w) = support_window {
+            text.push_str(&format!("support_window = {w}\n"));
+        }
+        text.push_str(
+            "[main]\nkubernetes = \"1.33\"\nkind_image = \"kindest/node:v1.33.1\"\n\
+             [[release]]\nkubernetes = \"1.32\"\nkind_image = \"kindest/node:v1.32.5\"\n\
+             [[release]]\nkubernetes = \"1.31\"\nkind_image = \"kindest/node:v1.31.9\"\n\
+             [[release]]\nkubernetes = \"1.24\"\nkind_image = \"kindest/node:v1.24.17\"\nstatus = \"frozen\"\n\
+             [[release]]\nkubernetes = \"1.23\"\nkind_image = \"kindest/node:v1.23.17\"\nstatus = \"eol\"\n",
+        );
+        crate::config::branches_for_tests(&text)
+    }
+
+    fn tags(minors: &[&str]) -> Tags {
+        minors
+            .iter()
+            .map(|m| (m.parse().unwrap(), vec![(0, format!("v{m}.0"))]))
+            .collect()
+    }
+
+    fn m(s: &str) -> KubeMinor {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn tenants_on_frozen_eol_or_vanished_minors_move_to_the_next_maintained_one_with_a_tag() {
+        let t = train(None);
+        let all = tags(&["1.33", "1.32", "1.31", "1.24", "1.23"]);
+        let (to, why) = leaving(&t, &all, m("1.24")).unwrap();
+        assert_eq!(to, m("1.31"));
+        assert_eq!(
+            why,
+            "release-1.24 is frozen: it gets only hand-picked fixes"
+        );
+        assert_eq!(leaving(&t, &all, m("1.23")).unwrap().0, m("1.31"));
+        let (to, why) = leaving(&t, &all, m("1.20")).unwrap();
+        assert_eq!(
+            (to, why.as_str()),
+            (
+                m("1.31"),
+                "Kubernetes 1.20 is no longer on the release train"
+            )
+        );
+        // No tag on 1.31 yet: the next one up that has one.
+        assert_eq!(
+            leaving(&t, &tags(&["1.33", "1.32", "1.24"]), m("1.24"))
+                .unwrap()
+                .0,
+            m("1.32")
+        );
+        assert_eq!(
+            leaving(&t, &tags(&["1.24"]), m("1.24")),
+            None,
+            "nowhere to go"
+        );
+        assert_eq!(leaving(&t, &all, m("1.31")), None, "maintained, no window");
+        assert_eq!(leaving(&t, &all, m("1.33")), None);
+    }
+
+    #[test]
+    fn the_oldest_branch_of_the_support_window_is_told_before_the_next_cut_ends_it() {
+        let t = train(Some(2));
+        let all = tags(&["1.33", "1.32", "1.31"]);
+        let (to, why) = leaving(&t, &all, m("1.31")).unwrap();
+        assert_eq!(to, m("1.32"));
+        assert!(
+            why.contains("oldest branch of the support window (2)"),
+            "{why}"
+        );
+        assert_eq!(leaving(&t, &all, m("1.32")), None);
+    }
     #[test]
     fn urls_are_shown_without_credentials() {
         assert_eq!(
