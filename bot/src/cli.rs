@@ -118,6 +118,27 @@ pub enum Command {
     /// Manage the train's branches.
     #[command(subcommand)]
     Branch(BranchCommand),
+    /// Gatekeeper policies (ConstraintTemplates in Rego, and their Constraints).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run gator test Suites (test.gatekeeper.sh/v1alpha1) with gator verify's semantics: per
+    /// test a template and a constraint, per case an object (or AdmissionReview) and
+    /// assertions. Exit 1 when a suite, test or case fails.
+    Verify(PolicyVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyVerifyArgs {
+    /// Directories (searched recursively) or suite files [default: policies/ of --repo].
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Only tests and cases whose names match: REGEX, or TEST_REGEX//CASE_REGEX (as gator).
+    #[arg(long, value_name = "REGEX")]
+    pub run: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod manifest;
 pub mod model;
 pub mod output;
+pub mod policy;
 pub mod render;
 pub mod report;
 pub mod retry;

@@ -547,6 +547,7 @@ impl Workspace {
         siblings: Arc<crate::validate::ParsedRenders>,
         addon: &str,
         new: crate::manifest::Manifests,
+        policies: Arc<crate::validate::Policies>,
     ) -> Result<crate::validate::Verdict, JobError> {
         let prepared = match &self.schemas {
             Some(s) => {
@@ -561,8 +562,14 @@ impl Workspace {
         let (branch, schemas, addon) = (branch.clone(), self.schemas.clone(), addon.to_string());
         blocking(move || {
             let store = schemas.as_deref().map(Schemas::store);
-            let mut verdict =
-                crate::validate::check_change(&branch, &siblings, &addon, &new, store);
+            let mut verdict = crate::validate::check_change(
+                &branch,
+                &siblings,
+                &addon,
+                &new,
+                store,
+                Some(&policies),
+            );
             if let Err(e) = prepared {
                 verdict.warnings += 1;
                 verdict

@@ -7,6 +7,7 @@ pub mod check;
 pub mod diff;
 pub mod e2e;
 pub mod matrix;
+pub mod policy;
 pub mod release;
 pub mod render;
 pub mod scan;
@@ -57,6 +58,9 @@ pub async fn dispatch(cli: &Cli) -> (&'static str, Reply) {
             "tenants",
             tenants::run(settings(g, Some(&a.github)), a).await,
         ),
+        Command::Policy(crate::cli::PolicyCommand::Verify(a)) => {
+            ("policy verify", policy::verify(g, a))
+        }
         Command::Branch(crate::cli::BranchCommand::Cut(a)) => (
             "branch cut",
             branch_cut::run(settings(g, Some(&a.github)), a).await,

@@ -21,6 +21,7 @@ pub async fn run(settings: Settings, args: &ValidateArgs) -> Result<Reply, JobEr
     let mut out = Text::default();
     for r in &reports {
         text(r, &mut out);
+        exemptions(r, &mut out);
     }
     // Errors fail the run; warnings do not.
     let status = if reports.iter().any(|r| r.errors > 0) {
@@ -81,6 +82,19 @@ fn text(r: &BranchReport, out: &mut Text) {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default()
+        ));
+    }
+}
+
+fn exemptions(r: &BranchReport, out: &mut Text) {
+    if r.exemptions.is_empty() {
+        return;
+    }
+    out.line(format!("  exempted ({}):", r.exemptions.len()));
+    for e in &r.exemptions {
+        out.line(format!(
+            "    {} {}: {} by {} ({}): {}",
+            e.bundle, e.object, e.constraint, e.by, e.reason, e.message
         ));
     }
 }

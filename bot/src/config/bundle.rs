@@ -1,5 +1,6 @@
 //! `bundles/<addon>/bundle.yaml`: one addon, where it comes from and what the bot may do with it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -136,6 +137,11 @@ pub(super) struct RawBundle {
     /// Render CRDs (`helm template --include-crds`). Default: true.
     #[serde(default = "yes")]
     include_crds: bool,
+    /// Policy constraints (by name, under `policies/`) this addon is exempt from, each with the
+    /// reason the team accepts the finding: `{k8srequiredprobes: "Jobs have no probes"}`.
+    /// Shown in `validate` and in PR bodies. Default: none.
+    #[serde(default)]
+    policy_exemptions: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -164,6 +170,7 @@ const FIELDS: &[(&str, Kind, bool)] = &[
     ("deploy_to", Kind::Text, true),
     ("values", Kind::Text, false),
     ("include_crds", Kind::Flag, false),
+    ("policy_exemptions", Kind::Map, false),
 ];
 const HELM_FIELDS: &[(&str, Kind, bool)] =
     &[("repo", Kind::Text, true), ("chart", Kind::Text, true)];
@@ -400,6 +407,8 @@ pub struct Bundle {
     /// Values template path relative to the repository root, if the bundle has one.
     pub values: Option<PathBuf>,
     pub include_crds: bool,
+    /// Constraint name → why the addon is exempt from it.
+    pub policy_exemptions: BTreeMap<String, String>,
 }
 
 impl Bundle {
@@ -540,6 +549,17 @@ pub fn parse(
             "namespace",
         ));
     }
+    for (constraint, reason) in &raw.policy_exemptions {
+        if reason.trim().is_empty() {
+            errors.push(
+                err(
+                    format!("the exemption from policy constraint `{constraint}` gives no reason"),
+                    constraint,
+                )
+                .hint("say why the team accepts the finding: it is shown in validate and in PR bodies"),
+            );
+        }
+    }
     let release = raw.release.clone().unwrap_or_else(|| dir_name.to_string());
     if raw.release.is_some() && (!is_dns_label(&release) || release.len() > 53) {
         errors.push(err(
@@ -590,6 +610,7 @@ pub fn parse(
             deploy_to: raw.deploy_to,
             values,
             include_crds: raw.include_crds,
+            policy_exemptions: raw.policy_exemptions,
         }),
         _ => {
             // In file order; problems of the file as a whole last.

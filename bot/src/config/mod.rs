@@ -29,6 +29,8 @@ use crate::model::AddonName;
 pub const TRAIN_FILE: &str = "branches.toml";
 /// The directory holding one sub-directory per addon.
 pub const BUNDLES_DIR: &str = "bundles";
+/// Gatekeeper ConstraintTemplates and Constraints every branch's renders are checked against.
+pub const POLICIES_DIR: &str = "policies";
 
 /// A bundle with the files the jobs need, read from one tree.
 #[derive(Debug, Clone)]
@@ -63,11 +65,14 @@ pub struct BundleProblem {
     pub errors: Vec<ConfigError>,
 }
 
-/// All bundles of one tree.
+/// All bundles of one tree, and the policies their renders must pass.
 #[derive(Debug, Clone, Default)]
 pub struct Bundles {
     pub loaded: Vec<LoadedBundle>,
     pub problems: Vec<BundleProblem>,
+    /// The YAML files under `policies/` of the same tree (Gatekeeper ConstraintTemplates and
+    /// Constraints), repo-relative: policies follow the train like bundles do.
+    pub policies: Vec<(PathBuf, String)>,
 }
 
 impl Bundles {
@@ -89,7 +94,19 @@ impl Bundles {
 
 /// Read every bundle under `bundles/` in `tree`.
 pub fn load_bundles(tree: &Tree) -> Result<Bundles, TreeError> {
-    let mut out = Bundles::default();
+    let mut out = Bundles {
+        policies: tree
+            .files_under(Path::new(POLICIES_DIR))?
+            .into_iter()
+            // `samples/` hold the suites' test constraints and objects (gatekeeper-library's
+            // layout): `policy verify` reads them, they are not enforced.
+            .filter(|(p, _)| {
+                p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                    && !p.components().any(|c| c.as_os_str() == "samples")
+            })
+            .collect(),
+        ..Bundles::default()
+    };
     for dir_name in tree.subdirs(Path::new(BUNDLES_DIR))? {
         let dir = PathBuf::from(BUNDLES_DIR).join(&dir_name);
         let file = dir.join(BUNDLE_FILE);

@@ -104,6 +104,72 @@ impl Tree {
         }
     }
 
+    /// Every file under the directory `rel` (recursively) with its text, paths relative to the
+    /// tree's root, sorted; empty when `rel` does not exist.
+    pub fn files_under(&self, rel: &Path) -> Result<Vec<(PathBuf, String)>, TreeError> {
+        let mut paths = Vec::new();
+        match self {
+            Tree::Dir(root) => {
+                let mut stack = vec![rel.to_path_buf()];
+                while let Some(d) = stack.pop() {
+                    let dir = root.join(&d);
+                    let rd = match std::fs::read_dir(&dir) {
+                        Ok(rd) => rd,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(source) => return Err(TreeError::Io { path: dir, source }),
+                    };
+                    for entry in rd {
+                        let entry = entry.map_err(|source| TreeError::Io {
+                            path: dir.clone(),
+                            source,
+                        })?;
+                        let p = d.join(entry.file_name());
+                        match entry.file_type() {
+                            Ok(t) if t.is_dir() => stack.push(p),
+                            Ok(t) if t.is_file() => paths.push(p),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Tree::Commit { repo, commit, .. } => {
+                let git = |source| TreeError::Git {
+                    repo: repo.clone(),
+                    what: rel.display().to_string(),
+                    source,
+                };
+                let r = git2::Repository::open(repo).map_err(git)?;
+                let oid = git2::Oid::from_str(commit).map_err(git)?;
+                let root = r.find_commit(oid).and_then(|c| c.tree()).map_err(git)?;
+                let sub = match root.get_path(rel) {
+                    Ok(e) => e.to_object(&r).map_err(git)?,
+                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(git(e)),
+                };
+                if let Some(t) = sub.as_tree() {
+                    t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+                        if entry.kind() == Some(git2::ObjectType::Blob) {
+                            paths.push(
+                                rel.join(dir)
+                                    .join(String::from_utf8_lossy(entry.name_bytes()).as_ref()),
+                            );
+                        }
+                        git2::TreeWalkResult::Ok
+                    })
+                    .map_err(git)?;
+                }
+            }
+        }
+        paths.sort();
+        let mut out = Vec::new();
+        for p in paths {
+            if let Some(text) = self.read(&p)? {
+                out.push((p, text));
+            }
+        }
+        Ok(out)
+    }
+
     /// Names of the sub-directories of `rel`, sorted.
     pub fn subdirs(&self, rel: &Path) -> Result<Vec<String>, TreeError> {
         let mut out = Vec::new();

@@ -22,6 +22,7 @@ pub const MANAGED_LABELS: &[&str] = &[
     "validation-failed",
     "removed-api",
     "readiness-blocked",
+    "policy-violation",
 ];
 
 /// What should happen to a bot branch's PR, decided from what the job wants and the PRs that

@@ -30,6 +30,9 @@ pub struct BranchReport {
     pub errors: usize,
     pub warnings: usize,
     pub findings: Vec<Finding>,
+    /// Policy violations the team accepted (bundle.yaml `policy_exemptions`, or an object's
+    /// exemption annotation), with the reason.
+    pub exemptions: Vec<crate::validate::Exemption>,
 }
 
 pub async fn validate(
@@ -67,6 +70,7 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
                 Check::Render,
                 format!("{name} is not cut yet (no local or origin branch): nothing to validate"),
             )],
+            exemptions: Vec::new(),
         });
     }
     let bundles = files.bundles;
@@ -97,7 +101,8 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
         }
     }
     let (schemas, branch_c) = (ws.schemas().cloned(), branch.clone());
-    let (objects, mut checked) = blocking(move || {
+    let policy_files = bundles.policies.clone();
+    let (objects, mut checked, exemptions) = blocking(move || {
         let renders: Vec<BundleRender<'_>> = parsed
             .iter()
             .map(|(b, m)| BundleRender {
@@ -111,7 +116,11 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
             .map(|m| m.len())
             .sum::<usize>();
         let store = schemas.as_deref().map(|s| s.store());
-        Ok((objects, check_branch(&branch_c, &renders, store)))
+        let mut checked = check_branch(&branch_c, &renders, store);
+        let policies = crate::validate::Policies::load(&policy_files);
+        let (mut policy, exemptions) = crate::validate::check_policies(&policies, &renders);
+        checked.append(&mut policy);
+        Ok((objects, checked, exemptions))
     })
     .await?;
     findings.append(&mut checked);
@@ -129,6 +138,7 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
         errors,
         warnings: findings.len() - errors,
         findings,
+        exemptions,
     })
 }
 

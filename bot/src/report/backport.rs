@@ -180,6 +180,7 @@ mod tests {
                     lines: vec!["**error** `Deployment x/y`: /spec/replicas: \"2\" is not of type \"integer\"".into()],
                     more: 0,
                     labels: vec!["validation-failed".into()],
+                    exemptions: Vec::new(),
                 }),
             },
             Rerender {

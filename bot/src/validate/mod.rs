@@ -6,6 +6,7 @@
 
 mod cache;
 mod crd;
+mod policy;
 mod refs;
 mod schemas;
 
@@ -16,6 +17,7 @@ use serde::Serialize;
 
 pub use cache::Schemas;
 pub use crd::Crds;
+pub use policy::{Exemption, Policies, EXEMPT_ANNOTATION};
 pub use schemas::{file_name, Lookup, SchemaStore};
 
 use crate::apis;
@@ -62,6 +64,8 @@ pub enum Check {
     Render,
     /// Schemas for the minor are missing.
     Schemas,
+    /// A Gatekeeper constraint under `policies/` rejects the object (or cannot be evaluated).
+    Policy,
 }
 
 /// One problem, located as precisely as the data allows.
@@ -116,6 +120,8 @@ pub struct Verdict {
     /// Findings left out of `lines`.
     pub more: usize,
     pub labels: Vec<String>,
+    /// Policy violations the team accepted, one Markdown line each.
+    pub exemptions: Vec<String>,
 }
 
 /// How many findings a PR body lists.
@@ -133,6 +139,13 @@ pub fn verdict(branch: &TrainBranch, findings: &[Finding], schemas: bool) -> Ver
     }
     if findings.iter().any(|f| f.check == Check::RemovedApi) {
         labels.push("removed-api".to_string());
+    }
+    // Constraints that deny: warn and dryrun ones are listed, not labelled.
+    if findings
+        .iter()
+        .any(|f| f.check == Check::Policy && f.severity == Severity::Error)
+    {
+        labels.push("policy-violation".to_string());
     }
     let lines: Vec<String> = findings
         .iter()
@@ -159,7 +172,20 @@ pub fn verdict(branch: &TrainBranch, findings: &[Finding], schemas: bool) -> Ver
         more: findings.len().saturating_sub(lines.len()),
         lines,
         labels,
+        exemptions: Vec::new(),
     }
+}
+
+/// An exemption as a PR body lists it.
+fn exemption_line(e: &Exemption) -> String {
+    format!(
+        "`{}` is exempt from `{}` ({}): {} — _{}_",
+        e.object,
+        e.constraint,
+        e.by,
+        e.reason.replace('\n', " "),
+        e.message.replace('\n', " ")
+    )
 }
 
 /// Validate `branch` with `addon`'s render replaced by `new` (what a PR proposes), keeping
@@ -170,6 +196,7 @@ pub fn check_change(
     addon: &str,
     new: &Manifests,
     schemas: Option<&SchemaStore>,
+    policies: Option<&Policies>,
 ) -> Verdict {
     let renders: Vec<BundleRender<'_>> = siblings
         .iter()
@@ -184,7 +211,7 @@ pub fn check_change(
         .collect();
     // The change's own findings, and whether schemas could be used at all (a missing schema
     // set is the branch's problem, not this PR's: a warning here, an error in `validate`).
-    let findings: Vec<Finding> = check_branch_for(branch, &renders, schemas, Some(addon))
+    let mut findings: Vec<Finding> = check_branch_for(branch, &renders, schemas, Some(addon))
         .into_iter()
         .filter(|f| {
             f.bundle.as_deref() == Some(addon)
@@ -197,8 +224,30 @@ pub fn check_change(
             f
         })
         .collect();
+    // The policies' verdict on the change (policy files that do not load are the branch's
+    // problem, reported by `validate`).
+    let (policy_findings, exemptions) = match policies {
+        Some(p) => policy::check(p, &renders, Some(addon)),
+        None => (Vec::new(), Vec::new()),
+    };
+    findings.extend(
+        policy_findings
+            .into_iter()
+            .filter(|f| f.bundle.as_deref() == Some(addon)),
+    );
+    findings.sort();
     let with_schemas = schemas.is_some_and(|s| s.set(branch.kubernetes).is_ok());
-    verdict(branch, &findings, with_schemas)
+    let mut v = verdict(branch, &findings, with_schemas);
+    v.exemptions = exemptions.iter().map(exemption_line).collect();
+    v
+}
+
+/// The policies' findings and the accepted exemptions for a whole branch (`validate`).
+pub fn check_policies(
+    policies: &Policies,
+    renders: &[BundleRender<'_>],
+) -> (Vec<Finding>, Vec<Exemption>) {
+    policy::check(policies, renders, None)
 }
 
 /// A branch's bundles with their parsed renders (or why a render could not be read).

@@ -70,6 +70,15 @@ impl ConfigRepo {
         self.dir.path()
     }
 
+    /// Also copy the project's `policies/` (Gatekeeper templates and constraints).
+    pub fn with_policies(self) -> ConfigRepo {
+        copy_dir(
+            &workspace_root().join("policies"),
+            &self.path().join("policies"),
+        );
+        self
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
     }

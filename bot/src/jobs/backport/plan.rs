@@ -708,6 +708,13 @@ impl Ctx<'_> {
                 .map(std::sync::Arc::new)
                 .map_err(|e| e.to_string())?
         };
+        let policies = {
+            let files = after.policies.clone();
+            blocking(move || Ok(crate::validate::Policies::load(&files)))
+                .await
+                .map(std::sync::Arc::new)
+                .map_err(|e| e.to_string())?
+        };
         let mut out = Vec::new();
         for a in addons {
             if let Some(p) = after.problems.iter().find(|p| &p.dir == a) {
@@ -746,7 +753,13 @@ impl Ctx<'_> {
             let (summary, mut labels) = describe(&old_text, &rendered.text, &lb.bundle);
             let verdict = self
                 .ws
-                .check_change(branch, siblings.clone(), a, rendered.manifests.clone())
+                .check_change(
+                    branch,
+                    siblings.clone(),
+                    a,
+                    rendered.manifests.clone(),
+                    policies.clone(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             labels.extend(verdict.labels.iter().cloned());

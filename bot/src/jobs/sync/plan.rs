@@ -204,7 +204,9 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         // Parsed once per branch, by whichever job needs it first, while others still render.
         let siblings = Arc::new(Siblings {
             loaded: files.bundles.loaded.clone(),
+            policy_files: files.bundles.policies.clone(),
             parsed: tokio::sync::OnceCell::new(),
+            policies: tokio::sync::OnceCell::new(),
         });
         for lb in files
             .bundles
@@ -335,7 +337,9 @@ fn route(ws: &Workspace, plan: &mut SyncPlan) {
 /// A branch's bundles and, once a job asks, their parsed renders.
 struct Siblings {
     loaded: Vec<LoadedBundle>,
+    policy_files: Vec<(std::path::PathBuf, String)>,
     parsed: tokio::sync::OnceCell<Arc<ParsedRenders>>,
+    policies: tokio::sync::OnceCell<Arc<crate::validate::Policies>>,
 }
 
 impl Siblings {
@@ -344,6 +348,20 @@ impl Siblings {
             .get_or_try_init(|| async {
                 let loaded = self.loaded.clone();
                 blocking(move || Ok(crate::validate::parse_renders(&loaded)))
+                    .await
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .cloned()
+    }
+
+    /// The branch's policies, loaded and compiled once.
+    async fn policies(&self) -> Result<Arc<crate::validate::Policies>, String> {
+        self.policies
+            .get_or_try_init(|| async {
+                let files = self.policy_files.clone();
+                blocking(move || Ok(crate::validate::Policies::load(&files)))
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -423,6 +441,7 @@ impl Job {
                 self.siblings.parsed().await?,
                 b.name.as_str(),
                 new.manifests.clone(),
+                self.siblings.policies().await?,
             )
             .await
             .map_err(|e| e.to_string())?;
