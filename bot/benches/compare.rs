@@ -195,7 +195,12 @@ fn main() {
     // 4. OCI lookup on a real local registry: the pinned version's metadata.
     oci_lookup(&root, &helm);
 
-    // 5. validate every branch vs kubernetes-validate on the same files and minors.
+    // 5. Policies: every gatekeeper-library policy over the bundles' renders of three
+    // branches. gator (a Go binary from GitHub releases) cannot be installed from the
+    // registries this project builds from, so the time is absolute.
+    policies(&root);
+
+    // 6. validate every branch vs kubernetes-validate on the same files and minors.
     let (Some(schemas), Some(kv)) = (
         std::env::var_os("AKE_BOT_SCHEMAS"),
         std::env::var_os("KUBERNETES_VALIDATE"),
@@ -377,6 +382,49 @@ fn median(mut f: impl FnMut()) -> Duration {
         .collect();
     times.sort();
     times[RUNS / 2]
+}
+
+fn policies(root: &Path) {
+    let library = root.join("bot/tests/fixtures/gatekeeper-library/library");
+    let mut files = Vec::new();
+    let mut stack = vec![library.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("library dir") {
+            let p = e.expect("entry").path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name == "template.yaml" || name == "constraint.yaml" {
+                files.push((p.clone(), std::fs::read_to_string(&p).expect("read")));
+            }
+        }
+    }
+    let (set, problems) = ake_bot::policy::PolicySet::load(&files);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut objects = Vec::new();
+    for _branch in 0..3 {
+        for b in std::fs::read_dir(root.join("bundles")).expect("bundles") {
+            let f = b.expect("entry").path().join("rendered/manifests.yaml");
+            let text = std::fs::read_to_string(&f).expect("render");
+            let m = Manifests::parse(&text).expect("parse");
+            objects.extend(m.objects().iter().map(|o| o.value.clone()));
+        }
+    }
+    let constraints = set.constraints().len();
+    let mut violations = 0;
+    let ours = median(|| {
+        violations = set.evaluate(&objects, &[]).len();
+    });
+    println!(
+        "{:<58} {:>10.1}ms {:>12} {:>8}",
+        format!(
+            "policies: {constraints} library constraints x {} objects ({violations} found)",
+            objects.len()
+        ),
+        ours.as_secs_f64() * 1e3,
+        "no gator",
+        "—"
+    );
 }
 
 fn row(name: &str, ours: Duration, reference: Duration) {

@@ -76,6 +76,8 @@ struct Ctx {
     app_from: Option<String>,
     app_to: Option<String>,
     app_major: bool,
+    /// A 0.x minor bump of the application (may break under SemVer 0.x).
+    app_zero_minor: bool,
     chart_bump: &'static str,
     baseline_note: Option<String>,
     skipped: Vec<SkipRow>,
@@ -203,14 +205,17 @@ fn context(b: &PrBody<'_>) -> Ctx {
     let to = b.target.version.to_string();
     let app_from = b.current.and_then(|r| r.entry.app_version.clone());
     let app_to = b.target.entry.app_version.clone();
-    let app_major = match (&app_from, &app_to) {
+    // A new major, or (SemVer §4) a new 0.x minor, which may break as much: said apart, so
+    // a 0.x bump is not called a major one.
+    let (app_major, app_zero_minor) = match (&app_from, &app_to) {
         (Some(a), Some(t)) => match (Version::parse(a), Version::parse(t)) {
-            (Ok(a), Ok(t)) => {
-                t.major() > a.major() || (t.major() == 0 && a.major() == 0 && t.minor() > a.minor())
-            }
-            _ => false,
+            (Ok(a), Ok(t)) => (
+                t.major() > a.major(),
+                t.major() == 0 && a.major() == 0 && t.minor() > a.minor(),
+            ),
+            _ => (false, false),
         },
-        _ => false,
+        _ => (false, false),
     };
     let chart_bump = if b.target.version.major() != b.current_version.major() {
         "major"
@@ -275,6 +280,7 @@ fn context(b: &PrBody<'_>) -> Ctx {
         app_from,
         app_to,
         app_major,
+        app_zero_minor,
         chart_bump,
         baseline_note: b.baseline_note.map(str::to_string),
         skipped: b
