@@ -228,12 +228,7 @@ pub async fn branch_states(ws: &Workspace, branches: &[TrainBranch]) -> Vec<Bran
         };
         let validation = match super::validate::validate(ws, &req).await {
             Ok(reports) => match reports.first() {
-                Some(r) if r.from.is_none() => "not cut yet".to_string(),
-                Some(r) if r.errors > 0 => {
-                    format!("❌ {} error(s), {} warning(s)", r.errors, r.warnings)
-                }
-                Some(r) if r.warnings > 0 => format!("✅ passes, {} warning(s)", r.warnings),
-                Some(_) => "✅ passes".to_string(),
+                Some(r) => validation_words(r),
                 None => "not checked".to_string(),
             },
             Err(e) => format!("not checked: {e}"),
@@ -248,6 +243,34 @@ pub async fn branch_states(ws: &Workspace, branches: &[TrainBranch]) -> Vec<Bran
         });
     }
     out
+}
+
+/// A branch's `validate` report in a table cell, policy violations and accepted exemptions
+/// named apart (they are what admission on the tenants' clusters would refuse).
+fn validation_words(r: &super::validate::BranchReport) -> String {
+    use crate::validate::{Check, Severity};
+    if r.from.is_none() {
+        return "not cut yet".to_string();
+    }
+    let denied = r
+        .findings
+        .iter()
+        .filter(|f| f.check == Check::Policy && f.severity == Severity::Error)
+        .count();
+    let mut words = if r.errors > 0 {
+        format!("❌ {} error(s), {} warning(s)", r.errors, r.warnings)
+    } else if r.warnings > 0 {
+        format!("✅ passes, {} warning(s)", r.warnings)
+    } else {
+        "✅ passes".to_string()
+    };
+    if denied > 0 {
+        words.push_str(&format!("; {denied} policy violation(s)"));
+    }
+    if !r.exemptions.is_empty() {
+        words.push_str(&format!("; {} policy exemption(s)", r.exemptions.len()));
+    }
+    words
 }
 
 /// Commits reachable from `rev` but not from `tag` (`None`: `rev` is not there).
@@ -574,6 +597,54 @@ pub fn forge_error(e: ForgeError) -> JobError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_validation_cell_names_policy_violations_and_exemptions_apart() {
+        use crate::validate::{Check, Exemption, Finding, Severity};
+        let finding = |severity, check| Finding {
+            severity,
+            check,
+            bundle: Some("argo-cd".into()),
+            file: None,
+            doc: None,
+            line: None,
+            object: None,
+            message: String::new(),
+        };
+        let mut r = super::super::validate::BranchReport {
+            branch: "main".into(),
+            kubernetes: "1.33".into(),
+            from: Some("work tree".into()),
+            bundles: 4,
+            objects: 242,
+            errors: 2,
+            warnings: 1,
+            findings: vec![
+                finding(Severity::Error, Check::Policy),
+                finding(Severity::Error, Check::Schema),
+                finding(Severity::Warning, Check::Policy),
+            ],
+            exemptions: vec![Exemption {
+                bundle: "kube-prometheus-stack".into(),
+                constraint: "K8sPSPHostNetworkingPorts/no-host-network".into(),
+                object: "DaemonSet monitoring/node-exporter".into(),
+                reason: "node metrics".into(),
+                by: "bundle.yaml".into(),
+                message: String::new(),
+            }],
+        };
+        assert_eq!(
+            validation_words(&r),
+            "❌ 2 error(s), 1 warning(s); 1 policy violation(s); 1 policy exemption(s)"
+        );
+        r.findings.clear();
+        r.exemptions.clear();
+        r.errors = 0;
+        r.warnings = 0;
+        assert_eq!(validation_words(&r), "✅ passes");
+        r.from = None;
+        assert_eq!(validation_words(&r), "not cut yet");
+    }
 
     #[test]
     fn ticked_boxes_are_read_back_and_unticked_or_foreign_ones_are_not() {
