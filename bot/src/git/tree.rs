@@ -133,20 +133,7 @@ impl Tree {
                 }
             }
             Tree::Commit { repo, commit, .. } => {
-                let git = |source| TreeError::Git {
-                    repo: repo.clone(),
-                    what: rel.display().to_string(),
-                    source,
-                };
-                let r = git2::Repository::open(repo).map_err(git)?;
-                let oid = git2::Oid::from_str(commit).map_err(git)?;
-                let root = r.find_commit(oid).and_then(|c| c.tree()).map_err(git)?;
-                let sub = match root.get_path(rel) {
-                    Ok(e) => e.to_object(&r).map_err(git)?,
-                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(Vec::new()),
-                    Err(e) => return Err(git(e)),
-                };
-                if let Some(t) = sub.as_tree() {
+                let walked = with_subtree(repo, commit, rel, |t| {
                     t.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
                         if entry.kind() == Some(git2::ObjectType::Blob) {
                             paths.push(
@@ -156,7 +143,13 @@ impl Tree {
                         }
                         git2::TreeWalkResult::Ok
                     })
-                    .map_err(git)?;
+                })?;
+                if let Some(Err(source)) = walked {
+                    return Err(TreeError::Git {
+                        repo: repo.clone(),
+                        what: rel.display().to_string(),
+                        source,
+                    });
                 }
             }
         }
@@ -192,31 +185,42 @@ impl Tree {
                 }
             }
             Tree::Commit { repo, commit, .. } => {
-                let git = |source| TreeError::Git {
-                    repo: repo.clone(),
-                    what: rel.display().to_string(),
-                    source,
-                };
-                let r = git2::Repository::open(repo).map_err(git)?;
-                let oid = git2::Oid::from_str(commit).map_err(git)?;
-                let root = r.find_commit(oid).and_then(|c| c.tree()).map_err(git)?;
-                let sub = match root.get_path(rel) {
-                    Ok(e) => e.to_object(&r).map_err(git)?,
-                    Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(out),
-                    Err(e) => return Err(git(e)),
-                };
-                if let Some(t) = sub.as_tree() {
+                with_subtree(repo, commit, rel, |t| {
                     for e in t.iter() {
                         if e.kind() == Some(git2::ObjectType::Tree) {
                             out.push(String::from_utf8_lossy(e.name_bytes()).into_owned());
                         }
                     }
-                }
+                })?;
             }
         }
         out.sort();
         Ok(out)
     }
+}
+
+/// Run `f` on the tree at `rel` in `commit` of `repo`; `None` when `rel` is not there or is
+/// not a directory.
+fn with_subtree<T>(
+    repo: &Path,
+    commit: &str,
+    rel: &Path,
+    f: impl FnOnce(&git2::Tree<'_>) -> T,
+) -> Result<Option<T>, TreeError> {
+    let git = |source| TreeError::Git {
+        repo: repo.to_path_buf(),
+        what: rel.display().to_string(),
+        source,
+    };
+    let r = git2::Repository::open(repo).map_err(git)?;
+    let oid = git2::Oid::from_str(commit).map_err(git)?;
+    let root = r.find_commit(oid).and_then(|c| c.tree()).map_err(git)?;
+    let sub = match root.get_path(rel) {
+        Ok(e) => e.to_object(&r).map_err(git)?,
+        Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+        Err(e) => return Err(git(e)),
+    };
+    Ok(sub.as_tree().map(f))
 }
 
 /// The commit `refname` (`refs/heads/x`, `refs/remotes/origin/x`) points at, as a tree
