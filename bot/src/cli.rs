@@ -34,6 +34,16 @@ pub struct GlobalArgs {
     /// Where verified chart archives are cached [default: $XDG_CACHE_HOME/ake-bot or ~/.cache/ake-bot].
     #[arg(long, global = true, env = "AKE_BOT_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// The size bound of the render cache in the cache directory (renders and planned PR
+    /// bodies, reused while nothing they depend on changed), in MiB; least recently used first.
+    #[arg(
+        long,
+        global = true,
+        env = "AKE_BOT_RENDER_CACHE_MB",
+        value_name = "MIB",
+        default_value_t = 2048
+    )]
+    pub render_cache_mb: u64,
     /// Output format of the command's data on stdout (logs go to stderr).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,

@@ -27,6 +27,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// `--schemas`: Kubernetes schema sets; overrides branches.toml.
     pub schemas: Option<PathBuf>,
+    /// The bound of the render cache in the cache directory (`AKE_BOT_RENDER_CACHE_MB`).
+    pub render_cache_max_bytes: u64,
     /// `--upstream-timeout`: the deadline of one upstream request.
     pub upstream_timeout: std::time::Duration,
     /// `render --branch`: the train branch the work tree holds, said explicitly.
@@ -144,6 +146,8 @@ pub struct Workspace {
     remote: Remote,
     forge: Option<GitHub>,
     helm: OnceLock<Result<Arc<Helm>, String>>,
+    helm_version: tokio::sync::OnceCell<String>,
+    render_cache: render::cache::RenderCache,
     fetcher: Arc<Fetcher>,
     permits: Arc<tokio::sync::Semaphore>,
     schemas: Option<Arc<Schemas>>,
@@ -213,6 +217,8 @@ impl Workspace {
         );
         let schemas =
             Schemas::resolve(settings.schemas.clone(), &train, &settings.cache_dir).map(Arc::new);
+        let render_cache =
+            render::cache::RenderCache::new(&settings.cache_dir, settings.render_cache_max_bytes);
         Ok(Workspace {
             settings,
             train,
@@ -221,6 +227,8 @@ impl Workspace {
             remote,
             forge,
             helm: OnceLock::new(),
+            helm_version: tokio::sync::OnceCell::new(),
+            render_cache,
             fetcher,
             permits: Arc::new(helm_permits()),
             schemas,
@@ -430,17 +438,61 @@ impl Workspace {
         upstream::pinned_release(&self.fetcher, &bundle.bundle).await
     }
 
-    /// Fetch (verified) and render `release` of `bundle` for `branch`.
+    /// `helm version --short`, asked once per run (and remembered in the cache between runs).
+    pub async fn helm_version(&self) -> Result<&str, JobError> {
+        let helm = self.helm()?;
+        self.helm_version
+            .get_or_try_init(|| render::cache::helm_version(&self.settings.cache_dir, &helm))
+            .await
+            .map(String::as_str)
+            .map_err(JobError::HelmMissing)
+    }
+
+    /// The render cache (renders and planned entries) in the cache directory.
+    pub fn render_cache(&self) -> &render::cache::RenderCache {
+        &self.render_cache
+    }
+
+    /// Resolve every input of rendering `release` of `bundle` for `branch` (fetching the chart,
+    /// verified), without rendering: its cache key and the work.
+    pub async fn render_plan(
+        &self,
+        bundle: &LoadedBundle,
+        branch: &TrainBranch,
+        release: &Release,
+    ) -> Result<render::RenderPlan, ReleaseError> {
+        let helm_version = if render::needs_helm(&bundle.bundle) {
+            Some(
+                self.helm_version()
+                    .await
+                    .map_err(|e| ReleaseError::Render(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        render::plan_release(&self.fetcher, helm_version, bundle, branch, release).await
+    }
+
+    /// The render `plan` describes: from the render cache, else with helm (and then cached).
+    pub async fn render_planned(
+        &self,
+        plan: &render::RenderPlan,
+    ) -> Result<Rendered, ReleaseError> {
+        let helm = self
+            .helm()
+            .map_err(|e| ReleaseError::Render(e.to_string()))?;
+        render::render_planned(&helm, &self.permits, &self.render_cache, plan).await
+    }
+
+    /// Fetch (verified) and render `release` of `bundle` for `branch` (through the cache).
     pub async fn render(
         &self,
         bundle: &LoadedBundle,
         branch: &TrainBranch,
         release: &Release,
     ) -> Result<Rendered, ReleaseError> {
-        let helm = self
-            .helm()
-            .map_err(|e| ReleaseError::Render(e.to_string()))?;
-        render::render_release(&self.fetcher, &helm, &self.permits, bundle, branch, release).await
+        let plan = self.render_plan(bundle, branch, release).await?;
+        self.render_planned(&plan).await
     }
 
     /// Render the version `bundle` pins for `branch`, with its index entry.
@@ -571,6 +623,7 @@ impl Workspace {
                 Some(&policies),
             );
             if let Err(e) = prepared {
+                verdict.incomplete = true;
                 verdict.warnings += 1;
                 verdict
                     .lines

@@ -84,6 +84,7 @@ fn settings(g: &GlobalArgs, github: Option<&GitHubArgs>) -> Settings {
         repo: g.repo.clone(),
         cache_dir: cache_dir(g),
         schemas: g.schemas.clone(),
+        render_cache_max_bytes: g.render_cache_mb.saturating_mul(1 << 20),
         upstream_timeout: std::time::Duration::from_secs(g.upstream_timeout.max(1)),
         worktree_branch: None,
         base_ref: g.base_ref.clone(),

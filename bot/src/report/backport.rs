@@ -177,6 +177,7 @@ mod tests {
                     errors: 1,
                     warnings: 0,
                     schemas: true,
+                    incomplete: false,
                     lines: vec!["**error** `Deployment x/y`: /spec/replicas: \"2\" is not of type \"integer\"".into()],
                     more: 0,
                     labels: vec!["validation-failed".into()],

@@ -34,6 +34,15 @@ impl Schemas {
         })
     }
 
+    /// What the schemas are, for cache keys: the directory, or the URL template that fills it.
+    pub fn identity(&self) -> String {
+        format!(
+            "{}\0{}",
+            self.store.root().display(),
+            self.fill_from.as_deref().unwrap_or_default()
+        )
+    }
+
     pub fn store(&self) -> &SchemaStore {
         &self.store
     }

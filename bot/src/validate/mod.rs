@@ -122,6 +122,10 @@ pub struct Verdict {
     pub labels: Vec<String>,
     /// Policy violations the team accepted, one Markdown line each.
     pub exemptions: Vec<String>,
+    /// Something the checks needed was not at hand this time (schemas could not be fetched):
+    /// the verdict is not kept in the render cache.
+    #[serde(skip)]
+    pub incomplete: bool,
 }
 
 /// How many findings a PR body lists.
@@ -173,6 +177,7 @@ pub fn verdict(branch: &TrainBranch, findings: &[Finding], schemas: bool) -> Ver
         lines,
         labels,
         exemptions: Vec::new(),
+        incomplete: false,
     }
 }
 
@@ -253,7 +258,8 @@ pub fn check_policies(
 /// A branch's bundles with their parsed renders (or why a render could not be read).
 pub type ParsedRenders = Vec<(LoadedBundle, Result<Manifests, String>)>;
 
-/// Parse each bundle's committed render (once; every check of a branch shares them).
+/// Parse each bundle's committed render (once; every check of a branch shares them). The
+/// bundles are kept without their render's text: the parsed objects replace it.
 pub fn parse_renders(bundles: &[LoadedBundle]) -> ParsedRenders {
     bundles
         .iter()
@@ -265,7 +271,14 @@ pub fn parse_renders(bundles: &[LoadedBundle]) -> ParsedRenders {
                     b.bundle.rendered_file().display()
                 )),
             };
-            (b.clone(), m)
+            let lb = LoadedBundle {
+                bundle: b.bundle.clone(),
+                values_template: b.values_template.clone(),
+                rendered: None,
+                fixtures: b.fixtures.clone(),
+                smoke: b.smoke.clone(),
+            };
+            (lb, m)
         })
         .collect()
 }

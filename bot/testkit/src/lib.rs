@@ -439,3 +439,60 @@ impl From<std::process::Output> for Run {
         }
     }
 }
+
+/// A `helm` that writes each call's arguments to a log (one line per call) and then runs the
+/// real helm ($HELM, else `helm` on PATH): for proving how often a run starts helm.
+pub struct CountingHelm {
+    dir: tempfile::TempDir,
+}
+
+impl CountingHelm {
+    pub fn new() -> CountingHelm {
+        let dir = tempfile::Builder::new()
+            .prefix("ake-bot-helm-")
+            .tempdir()
+            .expect("temp dir");
+        let real = std::env::var_os("HELM")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("helm"));
+        let log = dir.path().join("calls.log");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            real.display()
+        );
+        let helm = dir.path().join("helm");
+        std::fs::write(&helm, script).expect("write the helm wrapper");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        CountingHelm { dir }
+    }
+
+    /// The wrapper, for `$HELM`.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("helm")
+    }
+
+    /// Every call so far, as its arguments.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Forget the calls so far.
+    pub fn reset(&self) {
+        let _ = std::fs::remove_file(self.dir.path().join("calls.log"));
+    }
+}
+
+impl Default for CountingHelm {
+    fn default() -> Self {
+        CountingHelm::new()
+    }
+}

@@ -172,6 +172,9 @@ impl Ctx<'_> {
             .rendered
             .clone()
             .ok_or("the plan has no render for this update")?;
+        let rendered = blocking(move || rendered.text().map_err(JobError::Internal))
+            .await
+            .map_err(|e| e.to_string())?;
         pr::push_on_base(Push {
             repo: self.ws.repo(),
             remote: self.ws.remote(),

@@ -12,8 +12,8 @@ use crate::jobs::pr::{self, PrPlan, PrSpec};
 use crate::jobs::{check_addons, wanted, JobError, Problem};
 use crate::manifest::{self, Manifests};
 use crate::model::{AddonName, BranchName};
-use crate::render::ReleaseError;
-use crate::render::Rendered;
+use crate::render::cache::EntryOutcome;
+use crate::render::{self, ReleaseError};
 use crate::report::{self, PrBody};
 use crate::upstream::{self, ChartReleases, Release, Skip, SkipReason, Unusable};
 use crate::validate::ParsedRenders;
@@ -91,7 +91,44 @@ pub struct PlanEntry {
     pub pulls: Vec<PullSummary>,
     /// The new committed render, for `Update` entries (not printed; the executor writes it).
     #[serde(skip)]
-    pub rendered: Option<String>,
+    pub rendered: Option<NewRender>,
+}
+
+/// Where an update's new render is between planning and writing: in the render cache (a
+/// plan keeps only what its PR needs, so a hundred addons do not hold a hundred renders), or
+/// held here when the cache could not be written.
+#[derive(Debug, Clone)]
+pub enum NewRender {
+    Cached {
+        path: std::path::PathBuf,
+        /// SHA-256 of the text the PR body was computed from.
+        digest: String,
+    },
+    Held(String),
+}
+
+impl NewRender {
+    /// The render's text, checked against what the plan saw. Blocking.
+    pub fn text(&self) -> Result<String, String> {
+        match self {
+            NewRender::Held(t) => Ok(t.clone()),
+            NewRender::Cached { path, digest } => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "the planned render {} is gone from the render cache ({e}); run sync again",
+                        path.display()
+                    )
+                })?;
+                if &render::cache::digest(&text) != digest {
+                    return Err(format!(
+                        "the planned render {} changed in the render cache since it was planned; run sync again",
+                        path.display()
+                    ));
+                }
+                Ok(text)
+            }
+        }
+    }
 }
 
 /// How an update on a release branch reaches it.
@@ -175,20 +212,42 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
     let main = ws.branch_files(ws.train.main()).await?;
     check_addons(&req.addons, &main.bundles.names())?;
     ws.helm()?;
-    // A branch git does not have yet is planned from the work tree's bundles, with the
-    // current pin rendered for its minor as the baseline.
-    let worktree = ws.worktree_bundles().await?;
 
     let mut out = SyncPlan::default();
+    {
+        let cache = ws.render_cache().clone();
+        let evicted = blocking(move || Ok(cache.evict())).await?;
+        if evicted > 0 {
+            tracing::info!(
+                files = evicted,
+                "render cache: least recently used files evicted"
+            );
+        }
+    }
+    // At most one job per core at a time, taken in branch order: a branch's files and parsed
+    // renders are read when its first job starts and dropped when its last job ends, so memory
+    // stays flat however many addons and branches the train has.
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
+    let mut main = Some(main);
+    let mut worktree = None;
     let mut tasks = tokio::task::JoinSet::new();
     for branch in &branches {
-        let mut files = if branch.is_main() {
-            main.clone()
-        } else {
-            ws.branch_files(branch).await?
+        let mut files = match main.take() {
+            Some(m) if branch.is_main() => m,
+            other => {
+                main = other;
+                ws.branch_files(branch).await?
+            }
         };
         if files.origin == Origin::NotCut {
-            files.bundles = worktree.clone();
+            // A branch git does not have yet is planned from the work tree's bundles, with the
+            // current pin rendered for its minor as the baseline.
+            if worktree.is_none() {
+                worktree = Some(ws.worktree_bundles().await?);
+            }
+            files.bundles = worktree.clone().unwrap_or_default();
         }
         for p in files
             .bundles
@@ -201,47 +260,51 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
                     .push(Problem::from_config(e).addon(&p.dir).branch(&branch.name));
             }
         }
+        let picked: Vec<usize> = (0..files.bundles.loaded.len())
+            .filter(|&i| wanted(&req.addons, files.bundles.loaded[i].bundle.name.as_str()))
+            .collect();
         // Parsed once per branch, by whichever job needs it first, while others still render.
         let siblings = Arc::new(Siblings {
-            loaded: files.bundles.loaded.clone(),
-            policy_files: files.bundles.policies.clone(),
+            loaded: std::mem::take(&mut files.bundles.loaded),
+            policy_files: std::mem::take(&mut files.bundles.policies),
             parsed: tokio::sync::OnceCell::new(),
             policies: tokio::sync::OnceCell::new(),
+            identity: tokio::sync::OnceCell::new(),
         });
-        for lb in files
-            .bundles
-            .loaded
-            .iter()
-            .filter(|b| wanted(&req.addons, b.bundle.name.as_str()))
-        {
+        for index in picked {
+            let lb = &siblings.loaded[index];
             let approved = req
                 .approved
                 .contains(&(lb.bundle.name.to_string(), branch.name.to_string()));
+            let slot = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
             let job = Job {
                 approved,
                 ws: ws.clone(),
-                bundle: lb.clone(),
+                index,
                 branch: branch.clone(),
                 origin: files.origin.clone(),
                 siblings: siblings.clone(),
             };
             tasks.spawn(async move {
-                let (addon, branch) = (job.bundle.bundle.name.clone(), job.branch.name.clone());
+                let (addon, branch) = (job.bundle().bundle.name.clone(), job.branch.name.clone());
                 let span = tracing::info_span!("plan", addon = %addon, branch = %branch);
                 let res = tracing::Instrument::instrument(job.run(), span).await;
+                drop(slot);
                 (addon, branch, res)
             });
+            // Collect what finished meanwhile: results are small, jobs are not.
+            while let Some(joined) = tasks.try_join_next() {
+                collect(&mut out, joined)?;
+            }
         }
     }
+    drop(main);
     while let Some(joined) = tasks.join_next().await {
-        let (addon, branch, res) =
-            joined.map_err(|e| JobError::Internal(format!("a planning task failed: {e}")))?;
-        match res {
-            Ok(entry) => out.entries.push(entry),
-            Err(cause) => out
-                .problems
-                .push(Problem::new(cause).addon(addon).branch(branch)),
-        }
+        collect(&mut out, joined)?;
     }
     // Stable order: branches as in branches.toml, addons by name.
     let order: BTreeMap<BranchName, usize> = ws
@@ -258,6 +321,31 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
     out.problems
         .sort_by(|a, b| (&a.addon, &a.branch).cmp(&(&b.addon, &b.branch)));
     Ok(out)
+}
+
+type Joined = Result<(AddonName, BranchName, Result<PlanEntry, String>), tokio::task::JoinError>;
+
+/// A planned update's outcome into its entry.
+fn apply(entry: &mut PlanEntry, o: EntryOutcome) {
+    entry.added = o.added;
+    entry.removed = o.removed;
+    entry.changed = o.changed;
+    entry.labels = o.labels;
+    entry.title = Some(o.title);
+    entry.body = Some(o.body);
+}
+
+/// A finished planning job into the plan: its entry, or a problem naming addon and branch.
+fn collect(out: &mut SyncPlan, joined: Joined) -> Result<(), JobError> {
+    let (addon, branch, res) =
+        joined.map_err(|e| JobError::Internal(format!("a planning task failed: {e}")))?;
+    match res {
+        Ok(entry) => out.entries.push(entry),
+        Err(cause) => out
+            .problems
+            .push(Problem::new(cause).addon(addon).branch(branch)),
+    }
+    Ok(())
 }
 
 /// What should happen to each addon's PR on `main`, from the PRs its bot branch has. Reads
@@ -340,9 +428,34 @@ struct Siblings {
     policy_files: Vec<(std::path::PathBuf, String)>,
     parsed: tokio::sync::OnceCell<Arc<ParsedRenders>>,
     policies: tokio::sync::OnceCell<Arc<crate::validate::Policies>>,
+    identity: tokio::sync::OnceCell<String>,
 }
 
 impl Siblings {
+    /// A digest of everything validation in context reads from the branch: every bundle's
+    /// definition, committed render and e2e fixtures, and the policies.
+    async fn identity(&self) -> Result<String, String> {
+        self.identity
+            .get_or_try_init(|| async {
+                let mut k = render::cache::KeyBuilder::new("siblings");
+                for lb in &self.loaded {
+                    k.part(format!("{:?}", lb.bundle))
+                        .part(render::cache::digest(
+                            lb.rendered.as_deref().unwrap_or("\0"),
+                        ))
+                        .part(render::cache::digest(
+                            lb.fixtures.as_deref().unwrap_or("\0"),
+                        ));
+                }
+                for (path, text) in &self.policy_files {
+                    k.part(path.to_string_lossy().as_bytes()).part(text);
+                }
+                Ok::<_, String>(k.finish().as_str().to_string())
+            })
+            .await
+            .cloned()
+    }
+
     async fn parsed(&self) -> Result<Arc<ParsedRenders>, String> {
         self.parsed
             .get_or_try_init(|| async {
@@ -375,16 +488,32 @@ struct Job {
     /// Lift the branch's `updates` policy (a person approved the held-back update).
     approved: bool,
     ws: Arc<Workspace>,
-    bundle: LoadedBundle,
+    /// The bundle's place in `siblings`.
+    index: usize,
     branch: TrainBranch,
     origin: Origin,
     /// The branch's bundles, for validating the change in context.
     siblings: Arc<Siblings>,
 }
 
+/// What the branch runs today, before an update.
+enum Baseline {
+    /// Its committed render.
+    Committed,
+    /// Not cut (or never rendered): the current pin rendered for the branch.
+    Render(Box<render::RenderPlan>),
+    /// Nothing: the pin is not in the index.
+    Empty,
+}
+
 impl Job {
+    fn bundle(&self) -> &LoadedBundle {
+        &self.siblings.loaded[self.index]
+    }
+
     async fn run(self) -> Result<PlanEntry, String> {
-        let b = &self.bundle.bundle;
+        let lb = self.bundle();
+        let b = &lb.bundle;
         let upstream::SourceReleases {
             location,
             releases:
@@ -405,7 +534,7 @@ impl Job {
         }
         // Choose; an archive that turns out not to be what its entry says is set apart like
         // any other unusable entry, and the next newest is chosen instead.
-        let (entry, target, new) = loop {
+        let (mut entry, target, plan) = loop {
             let choice = upstream::choose(&usable, b, &self.policy_branch(), &b.version);
             let mut entry = self.entry(&choice, current.as_ref(), &unusable, &location);
             let target = match choice.target {
@@ -419,8 +548,8 @@ impl Job {
                     upstream::sha256_digest(&target.entry).map(|d| format!("sha256:{d}"));
             }
             entry.action = Action::Update;
-            match self.ws.render(&self.bundle, &self.branch, &target).await {
-                Ok(new) => break (entry, target, new),
+            match self.ws.render_plan(lb, &self.branch, &target).await {
+                Ok(plan) => break (entry, target, plan),
                 Err(ReleaseError::Fetch(e)) if e.is_unusable_entry() => {
                     let u = Unusable {
                         version: target.entry.version.clone(),
@@ -433,7 +562,61 @@ impl Job {
                 Err(e) => return Err(e.to_string()),
             }
         };
-        let mut entry = entry;
+        let baseline = self.baseline(current.as_ref()).await?;
+        // Everything the entry's counts, labels and body depend on. An unchanged entry (the
+        // usual tick) is answered from the cache: no helm, no diff, no validation.
+        let key = {
+            let committed = match &baseline {
+                Baseline::Committed => {
+                    render::cache::digest(lb.rendered.as_deref().unwrap_or_default())
+                }
+                Baseline::Render(p) => format!("render {}", p.key.as_str()),
+                Baseline::Empty => "empty".into(),
+            };
+            let mut k = render::cache::KeyBuilder::new("entry");
+            k.part(plan.key.as_str())
+                .part(committed)
+                .part(self.siblings.identity().await?)
+                .part(self.ws.schemas().map(|s| s.identity()).unwrap_or_default())
+                .part(format!(
+                    "{:?}",
+                    (
+                        b,
+                        &self.branch,
+                        &current,
+                        &target,
+                        &entry.skipped,
+                        self.origin == Origin::NotCut,
+                        self.approved
+                    )
+                ));
+            k.finish()
+        };
+        let cache = self.ws.render_cache().clone();
+        let cached = {
+            let (cache, key, render_key) = (cache.clone(), key.clone(), plan.key.clone());
+            blocking(move || {
+                Ok(cache
+                    .entry(&key)
+                    .and_then(|o| Some((cache.render_file(&render_key)?, o))))
+            })
+            .await
+            .map_err(|e| e.to_string())?
+        };
+        if let Some((path, outcome)) = cached {
+            tracing::debug!("render cache: entry and render reused");
+            entry.rendered = Some(NewRender::Cached {
+                path,
+                digest: outcome.render_digest.clone(),
+            });
+            apply(&mut entry, outcome);
+            return Ok(entry);
+        }
+        let new = self
+            .ws
+            .render_planned(&plan)
+            .await
+            .map_err(|e| e.to_string())?;
         let verdict = self
             .ws
             .check_change(
@@ -445,9 +628,29 @@ impl Job {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let old = match self.baseline(current.as_ref()).await? {
-            Some(m) => m,
-            None => Manifests::parse("").map_err(|e| e.to_string())?,
+        let old = match baseline {
+            Baseline::Committed => {
+                let text = lb.rendered.clone().unwrap_or_default();
+                let file = b.rendered_file();
+                blocking(move || {
+                    Manifests::parse(&text).map_err(|e| {
+                        JobError::Git(format!(
+                            "committed render {} is unreadable: {e}",
+                            file.display()
+                        ))
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
+            Baseline::Render(p) => {
+                self.ws
+                    .render_planned(&p)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .manifests
+            }
+            Baseline::Empty => Manifests::default(),
         };
         let diff = {
             let new = new.manifests;
@@ -455,9 +658,6 @@ impl Job {
                 .await
                 .map_err(|e| e.to_string())?
         };
-        entry.added = diff.added.len();
-        entry.removed = diff.removed.len();
-        entry.changed = diff.changed.len();
         let body = PrBody {
             addon: b,
             branch: &self.branch,
@@ -471,16 +671,40 @@ impl Job {
             ),
             validation: Some(&verdict),
         };
-        entry.labels = report::labels(b, &diff);
-        entry.labels.extend(verdict.labels.iter().cloned());
+        let mut labels = report::labels(b, &diff);
+        labels.extend(verdict.labels.iter().cloned());
         // The label keeps the approval for the next runs, as long as the PR is open.
         if self.approved {
-            entry.labels.push(APPROVED_LABEL.into());
+            labels.push(APPROVED_LABEL.into());
         }
-        entry.title = Some(report::title(b, &self.branch, &b.version, &target.version));
-        entry.body =
-            Some(report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?);
-        entry.rendered = Some(new.text);
+        let outcome = EntryOutcome {
+            added: diff.added.len(),
+            removed: diff.removed.len(),
+            changed: diff.changed.len(),
+            labels,
+            title: report::title(b, &self.branch, &b.version, &target.version),
+            body: report::pr_body(&body).map_err(|e| format!("cannot render the PR body: {e}"))?,
+            render_digest: render::cache::digest(&new.text),
+        };
+        let (text, complete) = (new.text, !verdict.incomplete);
+        let stored = blocking(move || {
+            // A verdict missing what it needed (schemas not fetched) is not kept.
+            if complete {
+                cache.put_entry(&key, &outcome);
+            }
+            Ok((cache.render_file(&plan.key), outcome))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let (file, outcome) = stored;
+        entry.rendered = Some(match file {
+            Some(path) => NewRender::Cached {
+                path,
+                digest: outcome.render_digest.clone(),
+            },
+            None => NewRender::Held(text),
+        });
+        apply(&mut entry, outcome);
         Ok(entry)
     }
 
@@ -502,7 +726,7 @@ impl Job {
         unusable: &[Unusable],
         index: &str,
     ) -> PlanEntry {
-        let b = &self.bundle.bundle;
+        let b = &self.bundle().bundle;
         let newest_considered = match &choice.target {
             Some(t) if t.version > b.version => &t.version,
             _ => &b.version,
@@ -571,33 +795,18 @@ impl Job {
 
     /// What the branch runs today: its committed render, or (not cut yet, or never rendered)
     /// the current pin rendered for this branch.
-    async fn baseline(&self, current: Option<&Release>) -> Result<Option<Manifests>, String> {
-        if self.origin != Origin::NotCut {
-            if let Some(text) = self.bundle.rendered.clone() {
-                let file = self.bundle.bundle.rendered_file();
-                return blocking(move || {
-                    Manifests::parse(&text).map_err(|e| {
-                        JobError::Git(format!(
-                            "committed render {} is unreadable: {e}",
-                            file.display()
-                        ))
-                    })
-                })
-                .await
-                .map(Some)
-                .map_err(|e| e.to_string());
-            }
+    async fn baseline(&self, current: Option<&Release>) -> Result<Baseline, String> {
+        if self.origin != Origin::NotCut && self.bundle().rendered.is_some() {
+            return Ok(Baseline::Committed);
         }
         match current {
-            Some(r) => Ok(Some(self.render(r).await?.manifests)),
-            None => Ok(None),
+            Some(r) => self
+                .ws
+                .render_plan(self.bundle(), &self.branch, r)
+                .await
+                .map(|p| Baseline::Render(Box::new(p)))
+                .map_err(|e| e.to_string()),
+            None => Ok(Baseline::Empty),
         }
-    }
-
-    async fn render(&self, release: &Release) -> Result<Rendered, String> {
-        self.ws
-            .render(&self.bundle, &self.branch, release)
-            .await
-            .map_err(|e| e.to_string())
     }
 }
