@@ -309,6 +309,18 @@ pub struct SyncArgs {
     /// Only this branch (repeatable) [default: every branch that is not eol].
     #[arg(long = "branch", value_name = "NAME")]
     pub branches: Vec<String>,
+    /// Only the addons of shard I of N (a leg of a GitHub Actions matrix; README: "Sharding
+    /// sync"). Never writes the dashboard: `--dashboard-only` does, after the legs.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["addons", "shard_matrix", "dashboard_only"])]
+    pub shard: Option<crate::jobs::sync::Shard>,
+    /// Print the matrix of N shards as JSON (with `--output json`: `.data.shards`, one
+    /// `{shard, addons}` per leg) and do nothing else. An addon's shard depends only on its name.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256), conflicts_with_all = ["addons", "branches", "dashboard_only", "dry_run"])]
+    pub shard_matrix: Option<u16>,
+    /// Plan the whole train and write only the dashboard issue (no branch, no PR): the final
+    /// job after the shards' legs, fast when the cache directory holds their renders.
+    #[arg(long, conflicts_with_all = ["addons", "branches", "dry_run"])]
+    pub dashboard_only: bool,
     #[command(flatten)]
     pub github: GitHubArgs,
 }

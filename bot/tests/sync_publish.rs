@@ -1076,3 +1076,98 @@ async fn failed_writes_on_a_release_branch_and_the_dashboard_converge_without_du
     assert_eq!(server.world().writes().len(), writes, "{}", again.stdout);
     server.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_legs_and_the_dashboard_job_leave_what_one_unsharded_run_would() {
+    let env = setup_with_release_branches(false);
+    let server = start(&env).await;
+    let matrix = sync_with(
+        &env,
+        &server.uri(),
+        &["--shard-matrix", "2", "--output", "json"],
+    )
+    .await;
+    assert_eq!(matrix.code, 0, "{}", matrix.stderr);
+    let v: serde_json::Value = serde_json::from_str(&matrix.stdout).unwrap();
+    let legs: Vec<(String, Vec<String>)> = v["data"]["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let addons = l["addons"].as_array().unwrap();
+            let addons = addons.iter().map(|a| a.as_str().unwrap().to_string());
+            (l["shard"].as_str().unwrap().to_string(), addons.collect())
+        })
+        .collect();
+    let mut every: Vec<&String> = legs.iter().flat_map(|(_, a)| a).collect();
+    every.sort();
+    assert_eq!(
+        every,
+        [
+            "argo-cd",
+            "cert-manager",
+            "gateway-api",
+            "kube-prometheus-stack"
+        ],
+        "each addon in exactly one leg"
+    );
+
+    // Each leg writes only its own addons' PRs, and no dashboard.
+    let mut seen = std::collections::BTreeSet::new();
+    for (shard, addons) in &legs {
+        let run = sync_with(&env, &server.uri(), &["--shard", shard]).await;
+        assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.stdout
+                .contains(&format!("dashboard: not written (shard {shard}")),
+            "{}",
+            run.stdout
+        );
+        for (_, head, _) in open_heads(&server) {
+            if seen.insert(head.clone()) {
+                let addon = head.rsplit('/').next().unwrap();
+                assert!(
+                    addons.iter().any(|a| a == addon),
+                    "leg {shard} ({addons:?}) opened {head}"
+                );
+            }
+        }
+    }
+    assert!(!seen.is_empty());
+    assert!(server
+        .world()
+        .issues
+        .iter()
+        .all(|i| !i.labels.iter().any(|l| l == "ake-bot-dashboard")));
+
+    let board = sync_with(&env, &server.uri(), &["--dashboard-only"]).await;
+    assert_eq!(board.code, 0, "{}\n{}", board.stdout, board.stderr);
+    let (number, body) = dashboard(&server);
+    assert!(
+        board
+            .stdout
+            .contains(&format!("dashboard: opened #{number}")),
+        "{}",
+        board.stdout
+    );
+    assert!(
+        !body.contains("(new PR)"),
+        "every cell names the PR a leg opened:\n{body}"
+    );
+
+    // One unsharded run over the result wants nothing else: no PR, branch or dashboard write.
+    let (pulls, refs_before) = (format!("{:?}", server.world().pulls), refs(&env.origin));
+    let whole = sync(&env, &server.uri()).await;
+    assert_eq!(whole.code, 0, "{}\n{}", whole.stdout, whole.stderr);
+    assert_eq!(format!("{:?}", server.world().pulls), pulls);
+    assert_eq!(refs(&env.origin), refs_before);
+    assert_eq!(dashboard(&server), (number, body));
+    assert!(
+        whole
+            .stdout
+            .contains(&format!("dashboard: #{number} is up to date")),
+        "{}",
+        whole.stdout
+    );
+    server.finish();
+}

@@ -6,22 +6,28 @@ use crate::cli::SyncArgs;
 use crate::forge::{GitHub, PullSummary};
 use crate::jobs::dashboard::{self, Ask, Written};
 use crate::jobs::pr::{PrOutcome, PrPlan};
-use crate::jobs::sync::{self, Action, AddonResult, Route, SyncPlan, SyncRequest};
+use crate::jobs::sync::{self, Action, AddonResult, Route, Shard, SyncPlan, SyncRequest};
 use crate::jobs::{JobError, Problem};
 use crate::output::{Reply, Text};
 use crate::workspace::{Settings, View, Workspace};
 
 pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError> {
+    if let Some(n) = args.shard_matrix {
+        return shard_matrix(settings, usize::from(n)).await;
+    }
     let mut req = SyncRequest {
         addons: args.addons.clone(),
         branches: args.branches.clone(),
         approved: Default::default(),
+        shard: args.shard,
     };
-    // The dashboard shows the whole train: only a run over all of it reads and writes it.
-    let whole = args.addons.is_empty() && args.branches.is_empty();
+    // The dashboard shows the whole train: only a run over all of it writes it. A shard's leg
+    // reads it (the boxes ticked for its addons) and leaves writing to `--dashboard-only`.
+    let whole = args.addons.is_empty() && args.branches.is_empty() && args.shard.is_none();
+    let reads_dashboard = whole || args.shard.is_some();
     if args.dry_run {
         let ws = super::open(settings, View::Local).await?;
-        let (open, asks) = match (ws.forge(), whole) {
+        let (open, asks) = match (ws.forge(), reads_dashboard) {
             (Some(forge), true) => {
                 let existing = dashboard::find(forge)
                     .await
@@ -72,7 +78,7 @@ pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError>
     // A dashboard that cannot be read is not written either (that could make a second one);
     // the PRs go on, and the run says so.
     let mut dashboard_problem = None;
-    let existing = if whole {
+    let existing = if reads_dashboard {
         match dashboard::find(forge).await {
             Ok(e) => e,
             Err(e) => {
@@ -85,7 +91,12 @@ pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError>
     };
     let (open, asks) = read_github(forge, &ws, &mut req, existing.as_ref()).await?;
     let plan = sync::plan(&ws, &req).await?;
-    let results = sync::execute(&ws, &plan).await?;
+    // After sharded legs, only the dashboard: the legs wrote every branch and PR.
+    let results = if args.dashboard_only {
+        Vec::new()
+    } else {
+        sync::execute(&ws, &plan).await?
+    };
     let failed: Vec<Problem> = results
         .iter()
         .filter_map(|r| match &r.outcome {
@@ -99,15 +110,21 @@ pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError>
         .collect();
     let mut board = None;
     if whole && dashboard_problem.is_none() {
+        // (`whole` also holds for `--dashboard-only`, which takes no addon or branch.)
         // Backports and PRs as they are after this run's writes.
         let open = forge.open_pulls().await.unwrap_or(open);
         let branches = ws.select_branches(&[])?;
         let states = dashboard::branch_states(&ws, &branches).await;
-        let still = dashboard::unmet(&asks, &plan, &results);
+        let still = if args.dashboard_only {
+            dashboard::unmet_after_legs(&asks, &plan)
+        } else {
+            dashboard::unmet(&asks, &plan, &results)
+        };
         let body = dashboard::body(&dashboard::Inputs {
             branches: &states,
             plan: &plan,
-            results: Some(&results),
+            // Without results, each cell names the PR the plan found (`#12`).
+            results: (!args.dashboard_only).then_some(results.as_slice()),
             open: &open,
             prefix: ws.branch_prefix(),
             failures: &failed,
@@ -126,13 +143,36 @@ pub async fn run(settings: Settings, args: &SyncArgs) -> Result<Reply, JobError>
         .chain(failed)
         .chain(dashboard_problem)
         .collect();
-    let text = result_text(&results, &asks, board.as_ref(), whole);
+    let text = result_text(&results, &asks, board.as_ref(), whole, args.shard);
     let data = Acted {
         results: &results,
         asks: &asks,
         dashboard: board.as_ref(),
     };
     Ok(Reply::new("result", &data, text).with_problems(problems))
+}
+
+/// `--shard-matrix N`: the legs of a sharded sync, from main's bundles (those with config
+/// problems too: their leg reports them). Reads the repository only.
+async fn shard_matrix(settings: Settings, count: usize) -> Result<Reply, JobError> {
+    let ws = super::open(settings, View::Local).await?;
+    let main = ws.branch_files(ws.train.main()).await?;
+    let mut addons = main.bundles.names();
+    addons.extend(main.bundles.problems.iter().map(|p| p.dir.clone()));
+    let legs = sync::shard::matrix(&addons, count);
+    let mut text = Text::default();
+    for l in &legs {
+        text.line(format!("{:<8} {}", l.shard, l.addons.join(", ")));
+    }
+    #[derive(Serialize)]
+    struct Matrix<'a> {
+        shards: &'a [sync::shard::Leg],
+    }
+    Ok(Reply::new(
+        "matrix",
+        &Matrix { shards: &legs },
+        text.into_string(),
+    ))
 }
 
 /// What `--dry-run` prints as JSON: the plan, the boxes ticked on the dashboard, and the
@@ -326,6 +366,7 @@ fn result_text(
     asks: &[Ask],
     board: Option<&Written>,
     whole: bool,
+    shard: Option<Shard>,
 ) -> String {
     let mut out = Text::default();
     for a in asks {
@@ -358,6 +399,10 @@ fn result_text(
             out.line(format!("dashboard: #{number} is up to date"))
         }
         None if whole => out.line("dashboard: not written (GitHub failed; see the problems)"),
+        None if shard.is_some() => out.line(format!(
+            "dashboard: not written (shard {} leaves it to `sync --dashboard-only`)",
+            shard.map(|s| s.to_string()).unwrap_or_default()
+        )),
         None => out
             .line("dashboard: not written (a run limited by --addon or --branch leaves it alone)"),
     }

@@ -560,6 +560,22 @@ fn cut(text: String) -> String {
     out
 }
 
+/// After sharded legs acted (`sync --dashboard-only`): the approvals whose PR does not yet say
+/// what the plan wants (a leg failed, or has not run) stay ticked.
+pub fn unmet_after_legs(asks: &[Ask], plan: &SyncPlan) -> Vec<Ask> {
+    asks.iter()
+        .filter(|a| match a {
+            Ask::Approve { addon, branch } => plan.entries.iter().any(|e| {
+                e.addon.as_str() == addon
+                    && e.branch.as_str() == branch
+                    && !matches!(e.pr, Some(PrPlan::Keep { .. }))
+            }),
+            Ask::Retry { .. } => false,
+        })
+        .cloned()
+        .collect()
+}
+
 /// The asks a run could not act on: approvals whose PR did not come about.
 pub fn unmet(asks: &[Ask], plan: &SyncPlan, results: &[AddonResult]) -> Vec<Ask> {
     let done: BTreeMap<(&str, &str), &PrOutcome> = results

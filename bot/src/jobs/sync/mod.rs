@@ -5,6 +5,8 @@
 
 mod execute;
 mod plan;
+pub mod shard;
 
 pub use execute::{execute, AddonResult};
 pub use plan::{plan, Action, PlanEntry, Route, SyncPlan, SyncRequest, APPROVED_LABEL};
+pub use shard::Shard;

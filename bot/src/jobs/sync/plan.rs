@@ -30,6 +30,15 @@ pub struct SyncRequest {
     /// `dashboard-approved`): the branch's `updates` policy is lifted for them, and a PR a
     /// person closed is proposed again.
     pub approved: BTreeSet<(String, String)>,
+    /// Only the addons of this shard.
+    pub shard: Option<super::Shard>,
+}
+
+impl SyncRequest {
+    /// Whether the run covers `addon`: asked for (or none asked for) and in the shard.
+    pub fn takes(&self, addon: &str) -> bool {
+        wanted(&self.addons, addon) && self.shard.is_none_or(|s| s.contains(addon))
+    }
 }
 
 /// The label that marks a PR (and so its update) as approved by a person.
@@ -249,19 +258,14 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
             }
             files.bundles = worktree.clone().unwrap_or_default();
         }
-        for p in files
-            .bundles
-            .problems
-            .iter()
-            .filter(|p| wanted(&req.addons, &p.dir))
-        {
+        for p in files.bundles.problems.iter().filter(|p| req.takes(&p.dir)) {
             for e in &p.errors {
                 out.problems
                     .push(Problem::from_config(e).addon(&p.dir).branch(&branch.name));
             }
         }
         let picked: Vec<usize> = (0..files.bundles.loaded.len())
-            .filter(|&i| wanted(&req.addons, files.bundles.loaded[i].bundle.name.as_str()))
+            .filter(|&i| req.takes(files.bundles.loaded[i].bundle.name.as_str()))
             .collect();
         // Parsed once per branch, by whichever job needs it first, while others still render.
         let siblings = Arc::new(Siblings {
