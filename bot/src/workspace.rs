@@ -598,7 +598,7 @@ impl Workspace {
         branch: &TrainBranch,
         siblings: Arc<crate::validate::ParsedRenders>,
         addon: &str,
-        new: crate::manifest::Manifests,
+        new: Arc<crate::manifest::Manifests>,
         policies: Arc<crate::validate::Policies>,
     ) -> Result<crate::validate::Verdict, JobError> {
         let prepared = match &self.schemas {
@@ -606,7 +606,7 @@ impl Workspace {
                 let renders = siblings
                     .iter()
                     .filter_map(|(_, m)| m.as_ref().ok())
-                    .chain(std::iter::once(&new));
+                    .chain(std::iter::once(&*new));
                 s.prepare(&self.fetcher, branch.kubernetes, renders).await
             }
             None => Ok(()),

@@ -222,17 +222,7 @@ pub async fn branch_states(ws: &Workspace, branches: &[TrainBranch]) -> Vec<Bran
         })
         .await;
         let (last_tag, commits_since) = tags.unwrap_or((None, None));
-        let req = super::validate::ValidateRequest {
-            branches: vec![b.name.to_string()],
-            all: false,
-        };
-        let validation = match super::validate::validate(ws, &req).await {
-            Ok(reports) => match reports.first() {
-                Some(r) => validation_words(r),
-                None => "not checked".to_string(),
-            },
-            Err(e) => format!("not checked: {e}"),
-        };
+        let validation = validation_cell(ws, b).await;
         out.push(BranchState {
             name: b.name.to_string(),
             kubernetes: b.kubernetes.to_string(),
@@ -243,6 +233,56 @@ pub async fn branch_states(ws: &Workspace, branches: &[TrainBranch]) -> Vec<Bran
         });
     }
     out
+}
+
+/// `validate` on the branch, in words; from the render cache while nothing validation reads
+/// has changed (a warm tick validates no branch again).
+async fn validation_cell(ws: &Workspace, b: &TrainBranch) -> String {
+    let key = match ws.branch_files(b).await {
+        Ok(f) if f.origin != Origin::NotCut => {
+            let mut k = crate::render::cache::KeyBuilder::new("branch-validation");
+            k.part(format!("{b:?}"))
+                .part(format!("{:?}", f.bundles.problems))
+                .part(ws.schemas().map(|s| s.identity()).unwrap_or_default())
+                .branch_files(&f.bundles.loaded, &f.bundles.policies);
+            Some(k.finish())
+        }
+        _ => None,
+    };
+    let cache = ws.render_cache().clone();
+    if let Some(k) = key.clone() {
+        let c = cache.clone();
+        if let Ok(Some(words)) = blocking(move || Ok(c.note(&k))).await {
+            return words;
+        }
+    }
+    let req = super::validate::ValidateRequest {
+        branches: vec![b.name.to_string()],
+        all: false,
+    };
+    match super::validate::validate(ws, &req).await {
+        Ok(reports) => match reports.first() {
+            Some(r) => {
+                let words = validation_words(r);
+                // Schemas that could not be fetched this time: not an answer to keep.
+                let complete = !r.findings.iter().any(|f| {
+                    f.check == crate::validate::Check::Schemas
+                        && f.severity == crate::validate::Severity::Error
+                });
+                if let (Some(k), true) = (key, complete) {
+                    let w = words.clone();
+                    let _ = blocking(move || {
+                        cache.put_note(&k, &w);
+                        Ok(())
+                    })
+                    .await;
+                }
+                words
+            }
+            None => "not checked".to_string(),
+        },
+        Err(e) => format!("not checked: {e}"),
+    }
 }
 
 /// A branch's `validate` report in a table cell, policy violations and accepted exemptions

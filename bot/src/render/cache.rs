@@ -55,6 +55,24 @@ impl KeyBuilder {
     pub fn finish(&self) -> Key {
         Key(hex::encode(self.0.clone().finalize()))
     }
+
+    /// Everything validating a branch reads from its files: every bundle's definition,
+    /// committed render and e2e fixtures, and the policies.
+    pub fn branch_files(
+        &mut self,
+        loaded: &[crate::config::LoadedBundle],
+        policies: &[(PathBuf, String)],
+    ) -> &mut KeyBuilder {
+        for lb in loaded {
+            self.part(format!("{:?}", lb.bundle))
+                .part(digest(lb.rendered.as_deref().unwrap_or("\0")))
+                .part(digest(lb.fixtures.as_deref().unwrap_or("\0")));
+        }
+        for (path, text) in policies {
+            self.part(path.to_string_lossy().as_bytes()).part(text);
+        }
+        self
+    }
 }
 
 /// SHA-256 of `bytes`, hex.
@@ -127,6 +145,19 @@ impl RenderCache {
     pub fn entry(&self, key: &Key) -> Option<EntryOutcome> {
         let text = read_touch(&self.entry_path(key))?;
         serde_json::from_str(&text).ok()
+    }
+
+    /// A stored short text (a dashboard cell), if any. Blocking.
+    pub fn note(&self, key: &Key) -> Option<String> {
+        read_touch(&self.root.join("entries").join(format!("{}.txt", key.0)))
+    }
+
+    /// Store a short text under `key`. Blocking.
+    pub fn put_note(&self, key: &Key, text: &str) {
+        let p = self.root.join("entries").join(format!("{}.txt", key.0));
+        if let Err(e) = crate::fs::write_atomically(&p, text.as_bytes()) {
+            tracing::warn!(path = %p.display(), "render cache not written: {e}");
+        }
     }
 
     /// Store the outcome of the entry `key`. Blocking.

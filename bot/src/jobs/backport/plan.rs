@@ -757,7 +757,7 @@ impl Ctx<'_> {
                     branch,
                     siblings.clone(),
                     a,
-                    rendered.manifests.clone(),
+                    std::sync::Arc::new(rendered.manifests.clone()),
                     policies.clone(),
                 )
                 .await

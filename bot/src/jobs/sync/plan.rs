@@ -233,9 +233,9 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
             );
         }
     }
-    // At most one job per core at a time, taken in branch order: a branch's files and parsed
-    // renders are read when its first job starts and dropped when its last job ends, so memory
-    // stays flat however many addons and branches the train has.
+    // At most one job per core at a time, one branch after another: a branch's files and
+    // parsed renders are read when its first job starts and dropped when its last job ends, so
+    // memory does not grow with the number of branches or plan entries.
     let slots = Arc::new(tokio::sync::Semaphore::new(
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
@@ -243,6 +243,11 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
     let mut worktree = None;
     let mut tasks = tokio::task::JoinSet::new();
     for branch in &branches {
+        // One branch at a time: the previous branch's parsed renders (validation in context)
+        // are gone before this one's are read. Costs the tail of a branch, halves peak memory.
+        while let Some(joined) = tasks.join_next().await {
+            collect(&mut out, joined)?;
+        }
         let mut files = match main.take() {
             Some(m) if branch.is_main() => m,
             other => {
@@ -442,29 +447,18 @@ impl Siblings {
         self.identity
             .get_or_try_init(|| async {
                 let mut k = render::cache::KeyBuilder::new("siblings");
-                for lb in &self.loaded {
-                    k.part(format!("{:?}", lb.bundle))
-                        .part(render::cache::digest(
-                            lb.rendered.as_deref().unwrap_or("\0"),
-                        ))
-                        .part(render::cache::digest(
-                            lb.fixtures.as_deref().unwrap_or("\0"),
-                        ));
-                }
-                for (path, text) in &self.policy_files {
-                    k.part(path.to_string_lossy().as_bytes()).part(text);
-                }
+                k.branch_files(&self.loaded, &self.policy_files);
                 Ok::<_, String>(k.finish().as_str().to_string())
             })
             .await
             .cloned()
     }
 
-    async fn parsed(&self) -> Result<Arc<ParsedRenders>, String> {
+    async fn parsed(self: &Arc<Self>) -> Result<Arc<ParsedRenders>, String> {
         self.parsed
             .get_or_try_init(|| async {
-                let loaded = self.loaded.clone();
-                blocking(move || Ok(crate::validate::parse_renders(&loaded)))
+                let me = self.clone();
+                blocking(move || Ok(crate::validate::parse_renders(&me.loaded)))
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -621,46 +615,53 @@ impl Job {
             .render_planned(&plan)
             .await
             .map_err(|e| e.to_string())?;
+        let parsed = self.siblings.parsed().await?;
+        let new_objects = Arc::new(new.manifests);
         let verdict = self
             .ws
             .check_change(
                 &self.branch,
-                self.siblings.parsed().await?,
+                parsed.clone(),
                 b.name.as_str(),
-                new.manifests.clone(),
+                new_objects.clone(),
                 self.siblings.policies().await?,
             )
             .await
             .map_err(|e| e.to_string())?;
         let old = match baseline {
+            // The branch's parsed renders hold it already: parsed once per branch, not per use.
             Baseline::Committed => {
-                let text = lb.rendered.clone().unwrap_or_default();
-                let file = b.rendered_file();
-                blocking(move || {
-                    Manifests::parse(&text).map_err(|e| {
-                        JobError::Git(format!(
-                            "committed render {} is unreadable: {e}",
-                            file.display()
-                        ))
-                    })
-                })
-                .await
-                .map_err(|e| e.to_string())?
+                if let Err(e) = &parsed[self.index].1 {
+                    return Err(format!(
+                        "committed render {} is unreadable: {e}",
+                        b.rendered_file().display()
+                    ));
+                }
+                None
             }
-            Baseline::Render(p) => {
+            Baseline::Render(p) => Some(
                 self.ws
                     .render_planned(&p)
                     .await
                     .map_err(|e| e.to_string())?
-                    .manifests
-            }
-            Baseline::Empty => Manifests::default(),
+                    .manifests,
+            ),
+            Baseline::Empty => Some(Manifests::default()),
         };
         let diff = {
-            let new = new.manifests;
-            blocking(move || Ok(manifest::diff(&old, &new)))
-                .await
-                .map_err(|e| e.to_string())?
+            let (parsed, index) = (parsed.clone(), self.index);
+            blocking(move || {
+                let old = match &old {
+                    Some(m) => m,
+                    None => parsed[index]
+                        .1
+                        .as_ref()
+                        .map_err(|e| JobError::Internal(e.clone()))?,
+                };
+                Ok(manifest::diff(old, &new_objects))
+            })
+            .await
+            .map_err(|e| e.to_string())?
         };
         let body = PrBody {
             addon: b,
