@@ -1,4 +1,5 @@
-//! The one place that knows which YAML library the bot uses.
+//! The one place that knows which YAML libraries the bot uses (serde-saphyr only for
+//! streaming reads of large documents, [`from_str_seed`]).
 //!
 //! `serde_yaml` is marked deprecated by its author (0.9.34); `serde_yaml_ng` is its maintained,
 //! API-compatible continuation. Keeping every call behind this seam makes a later swap (for
@@ -39,6 +40,46 @@ impl YamlError {
 /// Parse one YAML document into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     serde_yaml_ng::from_str(text).map_err(YamlError::new)
+}
+
+/// Parse one YAML document with a seed (a deserializer that carries state, for example which
+/// parts of a large document to keep), streaming: unlike [`from_str`], which holds every event
+/// of the document before building anything, this reads the text as it builds, so the parts
+/// the seed skips cost no memory. serde_yaml_ng has no streaming mode; serde-saphyr (already
+/// built for kube) has. The caller bounds the text's size, so the budgets that grow with the
+/// document are lifted; those against alias bombs stay.
+pub fn from_str_seed<'de, S: serde::de::DeserializeSeed<'de>>(
+    text: &'de str,
+    seed: S,
+) -> Result<S::Value, YamlError> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_events = usize::MAX;
+    budget.max_nodes = usize::MAX;
+    budget.max_total_scalar_bytes = usize::MAX;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    // As serde_yaml_ng: a repeated key reaches the visitor, which decides (maps keep the last).
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+    options.with_snippet = false;
+    // Scalars read as serde_yaml_ng reads them (`0123`, `1_000` and `yes` stay strings): a
+    // digest of leading zeros is still a digest.
+    options.leading_zero_numbers_as_strings = true;
+    options.underscored_numbers_as_strings = true;
+    options.strict_booleans = true;
+    serde_saphyr::with_deserializer_from_str_with_options(text, options, |de| seed.deserialize(de))
+        .map_err(|err| {
+            let loc = err.location().filter(|l| l.line() > 0);
+            let mut message = err.without_snippet().to_string();
+            // Like serde_yaml_ng's, the position is kept in fields, not in the message.
+            if let Some(idx) = message.find(" at line ") {
+                message.truncate(idx);
+            }
+            YamlError {
+                message,
+                line: loc.map(|l| l.line() as usize),
+                column: loc.map(|l| l.column() as usize),
+            }
+        })
 }
 
 /// Serialise `value` as YAML (block style, strings quoted where YAML 1.1 readers would

@@ -53,7 +53,9 @@ async fn one_index_fetch_per_run_however_many_askers_and_gzip_is_used() {
     let mut tasks = Vec::new();
     for _ in 0..12 {
         let (f, repo) = (f.clone(), repo.clone());
-        tasks.push(tokio::spawn(async move { f.index(&repo).await }));
+        tasks.push(tokio::spawn(
+            async move { f.index(&repo, "cert-manager").await },
+        ));
     }
     for t in tasks {
         let idx = t.await.unwrap().unwrap();
@@ -88,7 +90,7 @@ async fn charts_are_verified_and_cached_by_digest() {
 
     let (f, cache) = fetcher();
     let repo = format!("{}/charts", server.uri());
-    let idx = f.index(&repo).await.unwrap();
+    let idx = f.index(&repo, "cert-manager").await.unwrap();
     let rel = idx.releases("cert-manager").releases;
     let good = rel.iter().find(|r| r.entry.version == "v1.16.5").unwrap();
     let p1 = f.chart(&repo, &good.entry).await.unwrap();
@@ -140,9 +142,12 @@ async fn server_errors_are_retried_and_not_found_is_not() {
         .mount(&server)
         .await;
     let (f, _cache) = fetcher();
-    assert!(f.index(&format!("{}/flaky", server.uri())).await.is_ok());
+    assert!(f
+        .index(&format!("{}/flaky", server.uri()), "x")
+        .await
+        .is_ok());
     let err = f
-        .index(&format!("{}/gone", server.uri()))
+        .index(&format!("{}/gone", server.uri()), "x")
         .await
         .unwrap_err();
     assert_eq!(
@@ -167,7 +172,7 @@ async fn garbage_and_hostile_indexes_are_clear_errors() {
         .await;
     let (f, _cache) = fetcher();
     let err = f
-        .index(&format!("{}/html", server.uri()))
+        .index(&format!("{}/html", server.uri()), "x")
         .await
         .unwrap_err();
     assert!(
@@ -176,7 +181,7 @@ async fn garbage_and_hostile_indexes_are_clear_errors() {
     );
 
     let repo = format!("{}/evil", server.uri());
-    let idx = f.index(&repo).await.unwrap();
+    let idx = f.index(&repo, "x").await.unwrap();
     let entry = &idx.releases("x").releases[0].entry;
     let err = f.chart(&repo, entry).await.unwrap_err();
     assert_eq!(

@@ -74,7 +74,7 @@ async fn a_mislabelled_archive_is_refused_with_or_without_a_cache() {
     let cache = tempfile::tempdir().unwrap();
     let repo = format!("{}/charts", server.uri());
     let f = Fetcher::new(Mirrors::default(), cache.path().to_path_buf()).unwrap();
-    let idx = f.index(&repo).await.unwrap();
+    let idx = f.index(&repo, "demo").await.unwrap();
     let rel = idx.releases("demo");
     let v = |s: &str| {
         rel.releases
@@ -147,7 +147,7 @@ async fn entry_urls_never_reach_a_local_file_or_a_weaker_scheme() {
     let cache = tempfile::tempdir().unwrap();
     let f = Fetcher::new(train.mirrors.clone(), cache.path().to_path_buf()).unwrap();
     let repo = "https://charts.example.com";
-    let idx = f.index(repo).await.unwrap();
+    let idx = f.index(repo, "demo").await.unwrap();
     let rel = idx.releases("demo");
     let v = |s: &str| {
         rel.releases
@@ -198,7 +198,11 @@ async fn a_stalled_upstream_fails_within_its_deadline() {
         .with_timeout(Duration::from_secs(1))
         .with_retry_base(Duration::from_millis(10));
     let started = Instant::now();
-    let err = f.index(&server.uri()).await.unwrap_err().to_string();
+    let err = f
+        .index(&server.uri(), "demo")
+        .await
+        .unwrap_err()
+        .to_string();
     let took = started.elapsed();
     assert!(err.contains("no complete answer within 1s"), "{err}");
     // Two and a half deadlines in all, whatever the retries.

@@ -1,6 +1,8 @@
 //! Reading indexes and chart archives from upstream or a mirror: HTTP(S) with gzip, or local
-//! directories the user declared as mirrors. Each index is fetched and parsed once per run,
-//! however many bundles and branches ask for it; concurrent askers wait for the one fetch.
+//! directories the user declared as mirrors. Each index is fetched once per run, however many
+//! bundles and branches ask for it, and concurrent askers wait for the one fetch; its text is
+//! kept, and each chart asked about is parsed from it once, keeping only that chart's entries
+//! (a whole parsed index takes many times its text's memory).
 //!
 //! Upstream data is trusted no further than it can be checked: a chart URL from an index may
 //! only be http(s) on the index's own scheme (or an upgrade to https) or a path inside the
@@ -34,7 +36,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The GitHub API release-asset sources are read from unless `GITHUB_API_URL` says otherwise.
 const GITHUB_API: &str = "https://api.github.com";
 
-type IndexCell = Arc<OnceCell<Result<Arc<Index>, UpstreamError>>>;
 type Cell<T> = Arc<OnceCell<Result<Arc<T>, UpstreamError>>>;
 
 /// A failed GET, and whether retrying could help.
@@ -51,7 +52,10 @@ pub struct Fetcher {
     client: reqwest::Client,
     mirrors: Mirrors,
     cache_dir: PathBuf,
-    indexes: Mutex<HashMap<Source, IndexCell>>,
+    /// Each index's text, read once per run.
+    index_texts: Mutex<HashMap<Source, Cell<String>>>,
+    /// Each (index, chart) asked about, parsed once per run keeping only that chart's entries.
+    indexes: Mutex<HashMap<(Source, String), Cell<Index>>>,
     oci: OciClient,
     /// Tags per OCI repository, and charts per (repository, tag): read once per run.
     oci_tags: Mutex<HashMap<OciLocation, Cell<Vec<String>>>>,
@@ -93,6 +97,7 @@ impl Fetcher {
             client,
             mirrors,
             cache_dir,
+            index_texts: Mutex::new(HashMap::new()),
             indexes: Mutex::new(HashMap::new()),
             retry_base: Duration::from_millis(500),
             timeout: DEFAULT_TIMEOUT,
@@ -274,22 +279,25 @@ impl Fetcher {
         }
     }
 
-    /// The parsed index of the Helm repository at `repo_url`.
-    pub async fn index(&self, repo_url: &str) -> Result<Arc<Index>, UpstreamError> {
+    /// The index of the Helm repository at `repo_url`, parsed for `chart`: it knows every
+    /// chart name but holds only `chart`'s entries.
+    pub async fn index(&self, repo_url: &str, chart: &str) -> Result<Arc<Index>, UpstreamError> {
         let source = self.index_source(repo_url);
         let cell = {
             let mut map = self
                 .indexes
                 .lock()
                 .expect("index cache lock poisoned only if a fetch panicked");
-            map.entry(source.clone()).or_default().clone()
+            map.entry((source.clone(), chart.to_string()))
+                .or_default()
+                .clone()
         };
         cell.get_or_init(|| async {
-            let bytes = self.read(&source, MAX_INDEX_BYTES).await?;
+            let text = self.index_text(&source).await?;
             let location = source.to_string();
-            let text = decode_index(&location, bytes)?;
+            let chart = chart.to_string();
             // A 4 MB index takes a while to parse: keep it off the async workers.
-            tokio::task::spawn_blocking(move || Index::parse(&location, &text))
+            tokio::task::spawn_blocking(move || Index::parse_charts(&location, &text, &[&chart]))
                 .await
                 .map_err(|e| UpstreamError::BadIndex {
                     url: source.to_string(),
@@ -300,6 +308,23 @@ impl Fetcher {
                     url: source.to_string(),
                     cause: e.0,
                 })
+        })
+        .await
+        .clone()
+    }
+
+    /// The text of the index at `source`, read once per run.
+    async fn index_text(&self, source: &Source) -> Result<Arc<String>, UpstreamError> {
+        let cell = {
+            let mut map = self
+                .index_texts
+                .lock()
+                .expect("index cache lock poisoned only if a fetch panicked");
+            map.entry(source.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let bytes = self.read(source, MAX_INDEX_BYTES).await?;
+            decode_index(&source.to_string(), bytes).map(Arc::new)
         })
         .await
         .clone()

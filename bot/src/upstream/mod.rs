@@ -37,7 +37,7 @@ pub async fn releases(
     use crate::config::UpstreamSource;
     match &bundle.source {
         UpstreamSource::Helm(helm) => {
-            let index = fetcher.index(&helm.repo).await?;
+            let index = fetcher.index(&helm.repo, &helm.chart).await?;
             if !index.has_chart(&helm.chart) {
                 return Err(UpstreamError::ChartMissing {
                     chart: helm.chart.clone(),
