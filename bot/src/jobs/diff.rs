@@ -63,9 +63,22 @@ pub fn tag_diff(repo: &Path, from: &str, to: &str) -> Result<TagDiff, JobError> 
     let names: BTreeSet<String> = ba.names().into_iter().chain(bb.names()).collect();
     let mut addons = Vec::new();
     for name in names {
-        let (va, ra) = version_and_render(&ba, &name, from)?;
-        let (vb, rb) = version_and_render(&bb, &name, to)?;
-        let d = manifest::diff(&ra, &rb);
+        let (va, ta) = version_and_render(&ba, &name, from)?;
+        let (vb, tb) = match version_and_render(&bb, &name, to) {
+            Ok(found) => found,
+            Err(e) => {
+                // As before: an unreadable render in `from` is reported first.
+                parse(&ba, &name, from, ta)?;
+                return Err(e);
+            }
+        };
+        // The same bytes (the same blob) in both revisions: nothing to parse, nothing changed.
+        // Most addons between two tags are like this, and their renders are the big files.
+        let d = if ta == tb {
+            ManifestDiff::default()
+        } else {
+            manifest::diff(&parse(&ba, &name, from, ta)?, &parse(&bb, &name, to, tb)?)
+        };
         addons.push(AddonDiff {
             addon: name,
             from: va,
@@ -90,12 +103,12 @@ pub fn tag_diff(repo: &Path, from: &str, to: &str) -> Result<TagDiff, JobError> 
     })
 }
 
-/// The pinned version and committed render of `name` in one revision (empty if absent).
-fn version_and_render(
-    bundles: &Bundles,
+/// The pinned version and committed render text of `name` in one revision (`None`s if absent).
+fn version_and_render<'a>(
+    bundles: &'a Bundles,
     name: &str,
     rev: &str,
-) -> Result<(Option<String>, Manifests), JobError> {
+) -> Result<(Option<String>, Option<&'a str>), JobError> {
     if let Some(p) = bundles.problems.iter().find(|p| p.dir == name) {
         return Err(JobError::Git(format!(
             "{name} at {rev}: {}",
@@ -107,16 +120,28 @@ fn version_and_render(
         .iter()
         .find(|b| b.bundle.name.as_str() == name)
     else {
-        return Ok((None, Manifests::default()));
+        return Ok((None, None));
     };
-    let render = match &lb.rendered {
-        Some(text) => Manifests::parse(text).map_err(|e| {
-            JobError::Git(format!(
-                "{} at {rev} is unreadable: {e}",
-                lb.bundle.rendered_file().display()
-            ))
-        })?,
-        None => Manifests::default(),
+    Ok((Some(lb.bundle.version.to_string()), lb.rendered.as_deref()))
+}
+
+/// The objects of `name`'s committed render `text` in one revision (none without one).
+fn parse(
+    bundles: &Bundles,
+    name: &str,
+    rev: &str,
+    text: Option<&str>,
+) -> Result<Manifests, JobError> {
+    let Some(text) = text else {
+        return Ok(Manifests::default());
     };
-    Ok((Some(lb.bundle.version.to_string()), render))
+    Manifests::parse(text).map_err(|e| {
+        let file = bundles
+            .loaded
+            .iter()
+            .find(|b| b.bundle.name.as_str() == name)
+            .map(|lb| lb.bundle.rendered_file().display().to_string())
+            .unwrap_or_default();
+        JobError::Git(format!("{file} at {rev} is unreadable: {e}"))
+    })
 }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -74,71 +75,33 @@ pub struct Manifests {
 impl Manifests {
     /// Parse `helm template` output or a committed canonical file.
     pub fn parse(text: &str) -> Result<Manifests, ManifestError> {
-        let mut objects: Vec<Object> = Vec::new();
+        let docs = split_documents(text);
+        // Documents are independent, and a chart with CRDs renders megabytes of them: read
+        // them on every core. Errors are still reported in document order (first one wins).
+        let read = par_map(
+            &docs,
+            text.len() >= PARALLEL_PARSE_BYTES,
+            |&(start_line, chunk)| read_document(start_line, chunk),
+        );
+        let mut objects: Vec<Object> = Vec::with_capacity(read.len());
         let mut seen: BTreeMap<ObjectRef, usize> = BTreeMap::new();
-        for (i, (start_line, chunk)) in split_documents(text).into_iter().enumerate() {
+        for (i, (r, &(start_line, _))) in read.into_iter().zip(&docs).enumerate() {
             let doc = i + 1;
             let err = |line: usize, message: String| ManifestError { doc, line, message };
-            let source = chunk
-                .lines()
-                .find_map(|l| l.strip_prefix("# Source: "))
-                .map(|s| s.trim().to_string());
-            let value: Value = crate::yaml::from_str(chunk).map_err(|e| {
-                err(
-                    start_line + e.line.unwrap_or(1) - 1,
-                    format!("invalid YAML: {}", e.message),
-                )
-            })?;
-            let map = match value {
-                Value::Null => continue,
-                Value::Object(m) => m,
-                _ => {
-                    return Err(err(
-                        start_line,
-                        "not a mapping (a Kubernetes object)".into(),
-                    ))
-                }
+            let Some(mut object) = r.map_err(|(line, message)| err(line, message))? else {
+                continue;
             };
-            let field = |m: &serde_json::Map<String, Value>, k: &str| {
-                m.get(k).and_then(Value::as_str).map(str::to_string)
-            };
-            let api_version =
-                field(&map, "apiVersion").ok_or_else(|| err(start_line, "no apiVersion".into()))?;
-            let kind = field(&map, "kind").ok_or_else(|| err(start_line, "no kind".into()))?;
-            let meta = map.get("metadata").and_then(Value::as_object);
-            let name = meta
-                .and_then(|m| field(m, "name"))
-                .ok_or_else(|| err(start_line, format!("{kind} has no metadata.name")))?;
-            let namespace = meta.and_then(|m| field(m, "namespace"));
-            let group = api_version
-                .rsplit_once('/')
-                .map(|(g, _)| g.to_string())
-                .unwrap_or_default();
-            let key = ObjectRef {
-                group,
-                kind,
-                namespace,
-                name,
-            };
-            if let Some(first) = seen.insert(key.clone(), doc) {
+            if let Some(first) = seen.insert(object.key.clone(), doc) {
                 return Err(err(
                     start_line,
-                    format!("{key} is defined twice (documents {first} and {doc})"),
+                    format!(
+                        "{} is defined twice (documents {first} and {doc})",
+                        object.key
+                    ),
                 ));
             }
-            objects.push(Object {
-                key,
-                api_version,
-                value: Value::Object(order_top_level(map)),
-                source,
-                doc,
-                // The object's first line, past the `# Source:` and other comments.
-                line: start_line
-                    + chunk
-                        .lines()
-                        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-                        .unwrap_or(0),
-            });
+            object.doc = doc;
+            objects.push(object);
         }
         objects.sort_by(|a, b| sort_key(&a.key).cmp(&sort_key(&b.key)));
         Ok(Manifests { objects })
@@ -175,6 +138,103 @@ impl Manifests {
         }
         out
     }
+}
+
+/// Below this much text, parsing on one thread is faster than starting others.
+const PARALLEL_PARSE_BYTES: usize = 256 * 1024;
+
+/// One document as an object (`None` when empty), or the line and message of what is wrong
+/// with it. `doc` is left 0 for the caller, which knows the index.
+fn read_document(start_line: usize, chunk: &str) -> Result<Option<Object>, (usize, String)> {
+    let source = chunk
+        .lines()
+        .find_map(|l| l.strip_prefix("# Source: "))
+        .map(|s| s.trim().to_string());
+    let value: Value = crate::yaml::from_str(chunk).map_err(|e| {
+        (
+            start_line + e.line.unwrap_or(1) - 1,
+            format!("invalid YAML: {}", e.message),
+        )
+    })?;
+    let map = match value {
+        Value::Null => return Ok(None),
+        Value::Object(m) => m,
+        _ => return Err((start_line, "not a mapping (a Kubernetes object)".into())),
+    };
+    let field = |m: &serde_json::Map<String, Value>, k: &str| {
+        m.get(k).and_then(Value::as_str).map(str::to_string)
+    };
+    let api_version =
+        field(&map, "apiVersion").ok_or((start_line, String::from("no apiVersion")))?;
+    let kind = field(&map, "kind").ok_or((start_line, String::from("no kind")))?;
+    let meta = map.get("metadata").and_then(Value::as_object);
+    let name = meta
+        .and_then(|m| field(m, "name"))
+        .ok_or_else(|| (start_line, format!("{kind} has no metadata.name")))?;
+    let namespace = meta.and_then(|m| field(m, "namespace"));
+    let group = api_version
+        .rsplit_once('/')
+        .map(|(g, _)| g.to_string())
+        .unwrap_or_default();
+    Ok(Some(Object {
+        key: ObjectRef {
+            group,
+            kind,
+            namespace,
+            name,
+        },
+        api_version,
+        value: Value::Object(order_top_level(map)),
+        source,
+        doc: 0,
+        // The object's first line, past the `# Source:` and other comments.
+        line: start_line
+            + chunk
+                .lines()
+                .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .unwrap_or(0),
+    }))
+}
+
+/// `f` of every item, in the items' order, computed on all cores when `parallel` (threads
+/// take the next item as they finish one, so a few large items do not leave a core idle).
+fn par_map<T: Sync, R: Send>(items: &[T], parallel: bool, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = if parallel {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(items.len())
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            all.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        for (i, r) in all {
+            slots[i] = Some(r);
+        }
+    });
+    slots
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every item is taken once")))
+        .collect()
 }
 
 fn sort_key(k: &ObjectRef) -> (&str, &str, &str, &str) {
@@ -228,7 +288,7 @@ fn order_top_level(mut map: serde_json::Map<String, Value>) -> serde_json::Map<S
 }
 
 /// Everything that changed between two sets of manifests.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ManifestDiff {
     pub added: Vec<ObjectRef>,
     pub removed: Vec<ObjectRef>,
@@ -262,28 +322,58 @@ const VERSION_LABELS: &[&str] = &[
     "version",
 ];
 
-/// `v` without version labels anywhere (metadata, pod templates, claim templates).
-fn without_version_labels(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, child)| {
-                    let child = match (k.as_str(), child) {
-                        ("labels", Value::Object(labels)) => Value::Object(
-                            labels
-                                .iter()
-                                .filter(|(l, _)| !VERSION_LABELS.contains(&l.as_str()))
-                                .map(|(l, v)| (l.clone(), v.clone()))
-                                .collect(),
-                        ),
-                        _ => without_version_labels(child),
-                    };
-                    (k.clone(), child)
+/// Whether `a` and `b` are equal once version labels are dropped everywhere (metadata, pod
+/// templates, claim templates). Compares in place: copying both values first cost more than
+/// the rest of the diff for large CRDs.
+fn equal_without_version_labels(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, va)| {
+                    y.get(k).is_some_and(|vb| match (k.as_str(), va, vb) {
+                        ("labels", Value::Object(la), Value::Object(lb)) => {
+                            let kept = |m: &serde_json::Map<String, Value>| {
+                                m.keys()
+                                    .filter(|l| !VERSION_LABELS.contains(&l.as_str()))
+                                    .count()
+                            };
+                            kept(la) == kept(lb)
+                                && la
+                                    .iter()
+                                    .filter(|(l, _)| !VERSION_LABELS.contains(&l.as_str()))
+                                    .all(|(l, v)| lb.get(l) == Some(v))
+                        }
+                        // Labels filtered on one side only: not the same kind of value.
+                        ("labels", Value::Object(_), _) | ("labels", _, Value::Object(_)) => false,
+                        _ => equal_without_version_labels(va, vb),
+                    })
                 })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(without_version_labels).collect()),
-        other => other.clone(),
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|(a, b)| equal_without_version_labels(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+/// Equal with keys in the same order too. `Value`'s `==` ignores key order, but canonical text,
+/// image labels (when two share a name) and CRD schema text follow it; identical objects
+/// need none of them recomputed.
+fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && identical(va, vb))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| identical(a, b))
+        }
+        _ => a == b,
     }
 }
 
@@ -346,6 +436,9 @@ impl fmt::Display for RbacChange {
     }
 }
 
+/// Below this many differing objects, diffing them on one thread is faster.
+const PARALLEL_DIFF_OBJECTS: usize = 8;
+
 /// The semantic diff from `old` to `new`.
 pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
     let old_map: BTreeMap<&ObjectRef, &Object> = old.objects.iter().map(|o| (&o.key, o)).collect();
@@ -366,50 +459,102 @@ pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
             d.removed.push(o.key.clone());
         }
     }
-    for n in &new.objects {
-        let Some(o) = old_map.get(&n.key) else {
-            continue;
-        };
-        if o.value == n.value {
-            continue;
+    // Objects on both sides that are not identical: the only ones whose text, images or CRD
+    // versions can differ. Across a chart bump most objects change only their version labels,
+    // but identical ones (most of a re-render) are dropped here without writing any text.
+    let pairs: Vec<(&Object, &Object)> = new
+        .objects
+        .iter()
+        .filter_map(|n| old_map.get(&n.key).map(|o| (*o, n)))
+        .filter(|(o, n)| !identical(&o.value, &n.value))
+        .collect();
+    // Each pair's text diff (and CRD version summary) is independent of the others: compute
+    // them on all cores, CRDs (the largest, by far) first so they do not finish last.
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    order.sort_by_key(|&i| pairs[i].1.key.kind != "CustomResourceDefinition");
+    let results = par_map(&order, pairs.len() >= PARALLEL_DIFF_OBJECTS, |&i| {
+        let (o, n) = pairs[i];
+        pair_diff(o, n)
+    });
+    let mut by_pair: Vec<Option<PairDiff>> =
+        std::iter::repeat_with(|| None).take(pairs.len()).collect();
+    for (i, r) in order.into_iter().zip(results) {
+        by_pair[i] = Some(r);
+    }
+    let mut crd_lines: BTreeMap<&ObjectRef, Vec<String>> = BTreeMap::new();
+    let mut differing: BTreeSet<&ObjectRef> = BTreeSet::new();
+    for ((_, n), r) in pairs.iter().zip(by_pair.into_iter().flatten()) {
+        differing.insert(&n.key);
+        if let Some(c) = r.changed {
+            d.changed.push(c);
         }
-        let (a, b) = masked_pair(o, n);
-        let (text, added, removed) = unified(&a, &b, &n.key.to_string());
-        if added + removed == 0 {
-            continue;
+        if let Some(lines) = r.crd {
+            crd_lines.insert(&n.key, lines);
         }
-        d.changed.push(ChangedObject {
-            key: n.key.clone(),
-            unified_diff: text,
-            lines_added: added,
-            lines_removed: removed,
-            labels_only: without_version_labels(&o.value) == without_version_labels(&n.value),
-        });
     }
     d.summary = Summary {
-        images: image_changes(&old_map, &new_map),
-        crds: crd_changes(&old_map, &new_map),
+        images: image_changes(&old_map, &new_map, &differing),
+        crds: crd_changes(&old_map, &new_map, crd_lines),
         rbac: rbac_changes(&old_map, &new_map),
         removed: d.removed.clone(),
     };
     d
 }
 
-fn unified(a: &str, b: &str, label: &str) -> (String, usize, usize) {
+/// What one object present on both sides contributes to the diff.
+struct PairDiff {
+    /// `None` when the canonical texts are the same (the values differ in key order only).
+    changed: Option<ChangedObject>,
+    /// A CRD's version lines, when the values differ.
+    crd: Option<Vec<String>>,
+}
+
+fn pair_diff(o: &Object, n: &Object) -> PairDiff {
+    // Values equal but for key order: not a change, same as before this was parallel.
+    if o.value == n.value {
+        return PairDiff {
+            changed: None,
+            crd: None,
+        };
+    }
+    let (a, b) = masked_pair(o, n);
+    let (text, added, removed) = unified(&a, &b, &n.key.to_string());
+    let changed = (added + removed > 0).then(|| ChangedObject {
+        key: n.key.clone(),
+        unified_diff: text,
+        lines_added: added,
+        lines_removed: removed,
+        labels_only: equal_without_version_labels(&o.value, &n.value),
+    });
+    let crd = (n.key.kind == "CustomResourceDefinition").then(|| crd_version_changes(o, n));
+    PairDiff { changed, crd }
+}
+
+fn text_diff<'a>(a: &'a str, b: &'a str) -> similar::TextDiff<'a, 'a, 'a, str> {
     // No deadline: a time limit makes the output depend on machine load, and the same input
     // must always give the same PR body (re-runs compare bodies to decide whether to write).
     // Patience is deterministic and fast on YAML, where most lines are unique.
-    let diff = similar::TextDiff::configure()
+    similar::TextDiff::configure()
         .algorithm(similar::Algorithm::Patience)
-        .diff_lines(a, b);
+        .diff_lines(a, b)
+}
+
+/// Lines added and removed.
+fn line_counts(diff: &similar::TextDiff<'_, '_, '_, str>) -> (usize, usize) {
     let (mut added, mut removed) = (0, 0);
-    for change in diff.iter_all_changes() {
-        match change.tag() {
-            similar::ChangeTag::Insert => added += 1,
-            similar::ChangeTag::Delete => removed += 1,
-            similar::ChangeTag::Equal => {}
+    for op in diff.ops() {
+        let (_, old, new) = op.as_tag_tuple();
+        if !matches!(op.tag(), similar::DiffTag::Equal) {
+            removed += old.len();
+            added += new.len();
         }
     }
+    (added, removed)
+}
+
+fn unified(a: &str, b: &str, label: &str) -> (String, usize, usize) {
+    let diff = text_diff(a, b);
+    let (added, removed) = line_counts(&diff);
     let text = diff
         .unified_diff()
         .context_radius(3)
@@ -486,13 +631,19 @@ fn walk_images(v: &Value, path: &str, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// `differing`: the objects on both sides that are not identical; the others have the same
+/// images on both.
 fn image_changes(
     old: &BTreeMap<&ObjectRef, &Object>,
     new: &BTreeMap<&ObjectRef, &Object>,
+    differing: &BTreeSet<&ObjectRef>,
 ) -> Vec<ImageChange> {
     let keys: BTreeSet<&ObjectRef> = old.keys().chain(new.keys()).copied().collect();
     let mut out = Vec::new();
     for key in keys {
+        if old.contains_key(key) && new.contains_key(key) && !differing.contains(key) {
+            continue;
+        }
         let a = old.get(key).map(|o| images(o)).unwrap_or_default();
         let b = new.get(key).map(|o| images(o)).unwrap_or_default();
         let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -511,8 +662,8 @@ fn image_changes(
     out
 }
 
-/// (version name → (served, storage, schema text)) of a CRD.
-fn crd_versions(o: &Object) -> BTreeMap<String, (bool, bool, String)> {
+/// (version name → (served, storage, schema)) of a CRD.
+fn crd_versions(o: &Object) -> BTreeMap<&str, (bool, bool, Option<&Value>)> {
     let mut out = BTreeMap::new();
     let versions = o.value.pointer("/spec/versions").and_then(Value::as_array);
     for v in versions.into_iter().flatten() {
@@ -520,15 +671,16 @@ fn crd_versions(o: &Object) -> BTreeMap<String, (bool, bool, String)> {
             continue;
         };
         let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let schema = v.get("schema").map(object_yaml).unwrap_or_default();
-        out.insert(name.to_string(), (flag("served"), flag("storage"), schema));
+        out.insert(name, (flag("served"), flag("storage"), v.get("schema")));
     }
     out
 }
 
+/// `changed`: the version lines of every CRD on both sides whose values differ.
 fn crd_changes(
     old: &BTreeMap<&ObjectRef, &Object>,
     new: &BTreeMap<&ObjectRef, &Object>,
+    mut changed: BTreeMap<&ObjectRef, Vec<String>>,
 ) -> Vec<CrdChange> {
     let is_crd = |k: &ObjectRef| k.kind == "CustomResourceDefinition";
     let keys: BTreeSet<&ObjectRef> = old
@@ -539,79 +691,75 @@ fn crd_changes(
         .collect();
     let mut out = Vec::new();
     for key in keys {
-        let crd = key.name.clone();
-        let push = |out: &mut Vec<CrdChange>, change: String| {
-            out.push(CrdChange {
-                crd: crd.clone(),
-                change,
-            })
-        };
-        match (old.get(key), new.get(key)) {
+        let lines = match (old.get(key), new.get(key)) {
             (None, Some(n)) => {
-                let vs: Vec<String> = crd_versions(n).keys().cloned().collect();
-                push(&mut out, format!("added (versions {})", vs.join(", ")));
+                let vs: Vec<&str> = crd_versions(n).keys().copied().collect();
+                vec![format!("added (versions {})", vs.join(", "))]
             }
-            (Some(_), None) => push(
-                &mut out,
-                "removed: existing custom resources of this type are deleted with it".into(),
-            ),
-            (Some(o), Some(n)) if o.value != n.value => {
-                let (a, b) = (crd_versions(o), crd_versions(n));
-                let mut said = false;
-                for (name, (served, storage, schema)) in &b {
-                    match a.get(name) {
-                        None => {
-                            push(
-                                &mut out,
-                                format!(
-                                    "version {name} added{}",
-                                    if *storage { " (storage)" } else { "" }
-                                ),
-                            );
-                            said = true;
+            (Some(_), None) => {
+                vec!["removed: existing custom resources of this type are deleted with it".into()]
+            }
+            _ => changed.remove(key).unwrap_or_default(),
+        };
+        out.extend(lines.into_iter().map(|change| CrdChange {
+            crd: key.name.clone(),
+            change,
+        }));
+    }
+    out
+}
+
+/// What changed in the versions of a CRD whose value changed.
+fn crd_version_changes(o: &Object, n: &Object) -> Vec<String> {
+    let (a, b) = (crd_versions(o), crd_versions(n));
+    let mut out = Vec::new();
+    for (name, (served, storage, schema)) in &b {
+        match a.get(name) {
+            None => out.push(format!(
+                "version {name} added{}",
+                if *storage { " (storage)" } else { "" }
+            )),
+            Some((s0, st0, sc0)) => {
+                if s0 != served {
+                    out.push(format!(
+                        "version {name} {}",
+                        if *served {
+                            "now served"
+                        } else {
+                            "no longer served"
                         }
-                        Some((s0, st0, sc0)) => {
-                            if s0 != served {
-                                push(
-                                    &mut out,
-                                    format!(
-                                        "version {name} {}",
-                                        if *served {
-                                            "now served"
-                                        } else {
-                                            "no longer served"
-                                        }
-                                    ),
-                                );
-                                said = true;
-                            }
-                            if st0 != storage && *storage {
-                                push(&mut out, format!("storage version is now {name}"));
-                                said = true;
-                            }
-                            if sc0 != schema {
-                                let (_, added, removed) = unified(sc0, schema, name);
-                                push(
-                                    &mut out,
-                                    format!(
-                                        "version {name} schema changed (+{added} −{removed} lines)"
-                                    ),
-                                );
-                                said = true;
-                            }
-                        }
-                    }
+                    ));
                 }
-                for name in a.keys().filter(|n| !b.contains_key(*n)) {
-                    push(&mut out, format!("version {name} removed"));
-                    said = true;
+                if st0 != storage && *storage {
+                    out.push(format!("storage version is now {name}"));
                 }
-                if !said {
-                    push(&mut out, "metadata or conversion settings changed".into());
+                // Identical schemas write the same text: only others are written out and
+                // compared (a chart bump often changes a CRD's labels and nothing else).
+                let same = match (sc0, schema) {
+                    (Some(x), Some(y)) => identical(x, y),
+                    (x, y) => x.is_none() && y.is_none(),
+                };
+                let text = |s: &Option<&Value>| s.map(object_yaml).unwrap_or_default();
+                let (sc0, schema) = if same {
+                    (String::new(), String::new())
+                } else {
+                    (text(sc0), text(schema))
+                };
+                if sc0 != schema {
+                    // Counts only: the schema's lines are already in the object's diff.
+                    let (added, removed) = line_counts(&text_diff(&sc0, &schema));
+                    out.push(format!(
+                        "version {name} schema changed (+{added} −{removed} lines)"
+                    ));
                 }
             }
-            _ => {}
         }
+    }
+    for name in a.keys().filter(|n| !b.contains_key(*n)) {
+        out.push(format!("version {name} removed"));
+    }
+    if out.is_empty() {
+        out.push("metadata or conversion settings changed".into());
     }
     out
 }
