@@ -5,8 +5,10 @@
 //!
 //! 1. version lookup on the largest real index (grafana, 4 MB, 3,591 versions):
 //!    ake-bot parse + choose  vs  `helm search repo` over the same cached index;
-//! 2. `ake-bot sync --dry-run` over all bundles × branches  vs  the `helm template` runs that
-//!    plan needs, back to back (the floor any helm-based tool pays);
+//! 2. `ake-bot sync --dry-run` cold (empty cache) over 3 addons × 4 branches  vs  the
+//!    `helm template` runs that plan needs, as many at a time as ake-bot runs (the floor any
+//!    helm-based tool pays); warm (nothing new upstream) vs cold; peak RSS at 12/48/120
+//!    entries (bundles copied under new names in a temp dir);
 //! 3. semantic diff of two kube-prometheus-stack renders with CRDs (5 MB each)
 //!    vs  `git diff --no-index` on the same two files;
 //! 4. an OCI lookup (the pinned version's metadata) on a real local registry (Debian's
@@ -26,11 +28,26 @@ use ake_bot::version::{Constraint, Version};
 
 const RUNS: usize = 5;
 
+#[path = "compare_parts/tag_diff.rs"]
+mod tag_diff;
+
+#[path = "compare_parts/plan_scale.rs"]
+mod plan_scale;
+
+#[path = "compare_parts/index_rss.rs"]
+mod index_rss;
+
 fn main() {
+    index_rss::index_rss(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/upstream"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().expect("workspace root");
     let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
     let fixtures = root.join("bot/tests/fixtures/upstream");
+    // `AKE_BOT_BENCH_ONLY=sync`: only the sync rows (minutes, not a quarter of an hour).
+    if std::env::var("AKE_BOT_BENCH_ONLY").as_deref() == Ok("sync") {
+        plan_scale::plan_scale(&root, env!("CARGO_BIN_EXE_ake-bot"), &helm, RUNS);
+        return;
+    }
     println!("ake-bot benchmark: median of {RUNS} runs each; ratio = ake-bot / reference (lower is faster)\n");
     println!(
         "{:<58} {:>12} {:>12} {:>8}",
@@ -98,55 +115,10 @@ fn main() {
         reference,
     );
 
-    // 2. sync --dry-run over everything.
+    // 2. sync --dry-run: cold vs the parallel helm floor, warm vs cold, memory by size.
     let bin = env!("CARGO_BIN_EXE_ake-bot");
     let cache_dir = tempfile::tempdir().expect("tmp");
-    let run_sync = || {
-        let out = Command::new(bin)
-            .args(["sync", "--dry-run", "--output", "json", "--repo"])
-            .arg(&root)
-            .env("AKE_BOT_CACHE_DIR", cache_dir.path())
-            .output()
-            .expect("ake-bot");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    // The output contract's envelope: the plan's entries are under data.
-    let envelope: serde_json::Value = serde_json::from_slice(&run_sync()).expect("plan json");
-    let plan: Vec<serde_json::Value> = envelope["data"]["entries"]
-        .as_array()
-        .cloned()
-        .expect("plan entries");
-    let renders = helm_renders(&root, &plan);
-    let ours = median(|| {
-        run_sync();
-    });
-    let reference = median(|| {
-        for args in &renders {
-            let out = Command::new(&helm)
-                .args(args)
-                .output()
-                .expect("helm template");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    });
-    row(
-        &format!(
-            "sync --dry-run, {} entries vs {} x helm template",
-            plan.len(),
-            renders.len()
-        ),
-        ours,
-        reference,
-    );
+    plan_scale::plan_scale(&root, bin, &helm, 3);
 
     // 3. Semantic diff of two kube-prometheus-stack renders.
     let a = fixtures.join("rendered/kube-prometheus-stack/73.2.3.with-crds.yaml");
@@ -191,6 +163,7 @@ fn main() {
         parse_only,
         reference,
     );
+    tag_diff::tag_diff(&root, bin);
 
     // 4. OCI lookup on a real local registry: the pinned version's metadata.
     oci_lookup(&root, &helm);
@@ -331,44 +304,6 @@ fn oci_lookup(root: &Path, helm: &str) {
         ours,
         reference_time,
     );
-}
-
-/// The `helm template` invocations the plan implies: for every update, the target rendered for
-/// the branch, plus the current pin where the branch has no committed render.
-fn helm_renders(root: &Path, plan: &[serde_json::Value]) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    for e in plan.iter().filter(|e| e["action"]["kind"] == "update") {
-        let addon = e["addon"].as_str().expect("addon");
-        let (repo, ns) = match addon {
-            "cert-manager" => ("jetstack", "cert-manager"),
-            "argo-cd" => ("argo", "argocd"),
-            "kube-prometheus-stack" => ("prometheus-community", "monitoring"),
-            // A released manifest (gateway-api): no helm render to compare with.
-            _ => continue,
-        };
-        let kube = format!("{}.0", e["kubernetes"].as_str().expect("kubernetes"));
-        let mut versions = vec![e["target"].as_str().expect("target")];
-        if e["origin"]["kind"] == "not-cut" {
-            versions.push(e["current"].as_str().expect("current"));
-        }
-        for v in versions {
-            let chart: PathBuf = root
-                .join("mirror")
-                .join(repo)
-                .join(format!("{addon}-{v}.tgz"));
-            out.push(vec![
-                "template".into(),
-                addon.into(),
-                chart.display().to_string(),
-                "--namespace".into(),
-                ns.into(),
-                "--kube-version".into(),
-                kube.clone(),
-                "--include-crds".into(),
-            ]);
-        }
-    }
-    out
 }
 
 fn median(mut f: impl FnMut()) -> Duration {

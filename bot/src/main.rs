@@ -24,7 +24,12 @@ fn main() -> std::process::ExitCode {
         )
         .with_target(false)
         .init();
+    // Few blocking threads: parsing multi-MB renders on many threads spreads the heap over as
+    // many malloc arenas, and freed memory in one is not reused by another (measured: peak RSS
+    // of a cold 120-entry plan more than halves). Blocking work is CPU-bound anyway.
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(cores * 2)
         .enable_all()
         .build()
         .expect("a tokio runtime can be built on any supported OS");
