@@ -10,7 +10,6 @@ use std::path::Path;
 use std::process::Command;
 
 use ake_bot::upstream::Index;
-use ake_bot::version::{Constraint, Version};
 
 const CHILD: &str = "AKE_BOT_BENCH_CHILD";
 const INDEX: &str = "indexes/grafana-helm-charts.index.yaml.gz";
@@ -69,16 +68,8 @@ fn child(fixtures: &Path, mode: &str) {
     match mode {
         "index-rss-floor" => {}
         "index-rss" => {
-            let idx = Index::parse_charts("grafana", &text, &["grafana"]).expect("parse");
-            let c = Constraint::parse(">=9.0.0, <10.0.0").expect("constraint");
-            let newest = idx
-                .releases("grafana")
-                .releases
-                .into_iter()
-                .find(|r| c.matches(&r.version));
-            assert_eq!(
-                newest.map(|r| r.version),
-                Some(Version::parse("9.4.5").expect("v"))
+            super::grafana_lookup(
+                &Index::parse_charts("grafana", &text, &["grafana"]).expect("parse"),
             );
         }
         other => panic!("unknown {CHILD} {other:?}"),

@@ -386,6 +386,6 @@ impl Installer {
 
 /// The readiness rule for targets: by kind (see [`readiness`]).
 pub fn by_kind(t: &Target, v: &Value) -> Readiness {
-    let group = t.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let group = crate::manifest::api_group(&t.api_version);
     readiness(group, &t.kind, v)
 }

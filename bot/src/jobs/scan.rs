@@ -161,11 +161,7 @@ fn canonical_group(api_version: &str, kind: &str) -> String {
         .and_then(|r| r.split_once(' '))
         .filter(|(_, k)| *k == kind)
         .map(|(gv, _)| gv);
-    group_of(replaced.unwrap_or(api_version)).to_string()
-}
-
-fn group_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    crate::manifest::api_group(replaced.unwrap_or(api_version)).to_string()
 }
 
 type Key = (String, String, Option<String>, String);

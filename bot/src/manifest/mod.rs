@@ -23,6 +23,11 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+/// The API group of `api_version` (`apps/v1` → `apps`; `v1` → "", the core group).
+pub fn api_group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
 impl fmt::Display for ObjectRef {
     /// `Deployment monitoring/kps-operator`, `ClusterRole kps-operator`; kinds of non-built-in
     /// groups get kubectl's `Kind.group` form (`ServiceMonitor.monitoring.coreos.com`).
@@ -172,10 +177,7 @@ fn read_document(start_line: usize, chunk: &str) -> Result<Option<Object>, (usiz
         .and_then(|m| field(m, "name"))
         .ok_or_else(|| (start_line, format!("{kind} has no metadata.name")))?;
     let namespace = meta.and_then(|m| field(m, "namespace"));
-    let group = api_version
-        .rsplit_once('/')
-        .map(|(g, _)| g.to_string())
-        .unwrap_or_default();
+    let group = api_group(&api_version).to_string();
     Ok(Some(Object {
         key: ObjectRef {
             group,

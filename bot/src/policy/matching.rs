@@ -124,7 +124,7 @@ impl Match {
             v.and_then(Value::as_str).unwrap_or_default()
         }
         let api_version = s(object.get("apiVersion"));
-        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let group = crate::manifest::api_group(api_version);
         let kind = s(object.get("kind"));
         let meta = object.get("metadata");
         let name = s(meta.and_then(|m| m.get("name")));

@@ -536,10 +536,7 @@ fn object_of(value: Value, doc: usize, line: usize) -> Result<Option<Object>, St
         .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .map(str::to_string);
-    let group = api_version
-        .rsplit_once('/')
-        .map(|(g, _)| g.to_string())
-        .unwrap_or_default();
+    let group = crate::manifest::api_group(&api_version).to_string();
     Ok(Some(Object {
         key: ObjectRef {
             group,
@@ -617,10 +614,7 @@ impl Ctx<'_> {
                 let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
                 let converted = Object {
                     key: ObjectRef {
-                        group: api_version
-                            .rsplit_once('/')
-                            .map(|(g, _)| g.to_string())
-                            .unwrap_or_default(),
+                        group: crate::manifest::api_group(&api_version).to_string(),
                         ..o.key.clone()
                     },
                     api_version,
