@@ -45,23 +45,34 @@ fn a_bump_that_breaks_a_policy_says_so_in_its_pr_body() {
         before.stdout
     );
 
-    // 7.9.1 moves redis to 7.2.8: the constraint denies it, and the PR says which object,
-    // which constraint and the template's own message.
-    let plan = bot(
-        &repo,
-        &[
-            "sync",
-            "--dry-run",
-            "--addon",
-            "argo-cd",
-            "--branch",
-            "main",
-        ],
-    );
+    // 7.9.1 moves redis to 7.2.8: the constraint denies it, and the PR says which object
+    // (where the file to be committed has it), which constraint and the template's own message.
+    let cache = tempfile::tempdir().unwrap();
+    let sync = || {
+        Bot::new(env!("CARGO_BIN_EXE_ake-bot"))
+            .args([
+                "sync",
+                "--dry-run",
+                "--addon",
+                "argo-cd",
+                "--branch",
+                "main",
+            ])
+            .repo(repo.path())
+            .with_schemas()
+            .env("AKE_BOT_CACHE_DIR", cache.path())
+            .run()
+    };
+    let plan = sync();
     assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    // The same render read back from the cache (the entry not cached, as when another run's
+    // policies differ) points at the same document and line.
+    std::fs::remove_dir_all(cache.path().join("entries")).unwrap();
+    let again = sync();
+    assert_eq!(again.stdout, plan.stdout);
     for expected in [
         "labels: ake-bot, addon/argo-cd, image-change, validation-failed, policy-violation",
-        "- **error** `Deployment argocd/argo-cd-argocd-redis` (document 48, line 26051): its Pods: violates K8sAllowedRepos/argocd-images (template k8sallowedrepos): container <redis> has an invalid image repo <public.ecr.aws/docker/library/redis:7.2.8-alpine>",
+        "- **error** `Deployment argocd/argo-cd-argocd-redis` (document 21, line 23520): its Pods: violates K8sAllowedRepos/argocd-images (template k8sallowedrepos): container <redis> has an invalid image repo <public.ecr.aws/docker/library/redis:7.2.8-alpine>",
     ] {
         assert!(plan.stdout.contains(expected), "missing {expected:?} in:\n{}", plan.stdout);
     }

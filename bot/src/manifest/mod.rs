@@ -133,16 +133,37 @@ impl Manifests {
     pub fn to_canonical_yaml(&self) -> String {
         let mut out = String::new();
         for o in &self.objects {
-            out.push_str("---\n");
-            if let Some(s) = &o.source {
-                out.push_str("# Source: ");
-                out.push_str(s);
-                out.push('\n');
-            }
-            out.push_str(&object_yaml(&o.value));
+            write_canonical(&mut out, o);
         }
         out
     }
+
+    /// `header` then the canonical text, with every object's `doc` and `line` moved to where
+    /// that text has it: what was parsed from helm's output must point into the file that is
+    /// committed (and that a cached render is read back from), not into helm's output.
+    pub fn canonicalise(&mut self, header: &str) -> String {
+        let mut out = String::from(header);
+        let mut lines = header.matches('\n').count();
+        for (i, o) in self.objects.iter_mut().enumerate() {
+            let start = out.len();
+            write_canonical(&mut out, o);
+            // Past `---` and the `# Source:` line, as `parse` counts it.
+            o.doc = i + 1;
+            o.line = lines + 2 + usize::from(o.source.is_some());
+            lines += out[start..].matches('\n').count();
+        }
+        out
+    }
+}
+
+fn write_canonical(out: &mut String, o: &Object) {
+    out.push_str("---\n");
+    if let Some(s) = &o.source {
+        out.push_str("# Source: ");
+        out.push_str(s);
+        out.push('\n');
+    }
+    out.push_str(&object_yaml(&o.value));
 }
 
 /// Below this much text, parsing on one thread is faster than starting others.
@@ -781,6 +802,26 @@ mod tests {
             m.objects()[0].source.as_deref(),
             Some("x/templates/cm.yaml")
         );
+    }
+
+    #[test]
+    fn locations_point_into_the_written_file_as_a_cached_read_would_see_them() {
+        // helm's order is not the file's: the ConfigMap is document 2 in helm's output and
+        // document 1 in the file. The third object has no `# Source:` line.
+        let raw = format!("{TWO}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: c\n");
+        let mut m = Manifests::parse(&raw).unwrap();
+        assert_eq!(m.objects()[0].doc, 2);
+        let text = m.canonicalise("# header\n# two lines\n");
+        let read = Manifests::parse(&text).unwrap();
+        let at = |m: &Manifests| -> Vec<(String, usize, usize)> {
+            m.objects()
+                .iter()
+                .map(|o| (o.key.to_string(), o.doc, o.line))
+                .collect()
+        };
+        assert_eq!(at(&m), at(&read));
+        assert_eq!(at(&m)[0], ("ConfigMap ns/a".to_string(), 1, 5));
+        assert!(text.starts_with("# header\n# two lines\n---\n# Source: x/templates/cm.yaml\n"));
     }
 
     #[test]

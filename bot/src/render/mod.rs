@@ -335,8 +335,9 @@ async fn run_helm(
 /// output is CPU work: it runs off the async workers.
 async fn normalise(header: String, raw: String) -> Result<Rendered, RenderError> {
     tokio::task::spawn_blocking(move || {
-        let manifests = Manifests::parse(&raw).map_err(|e| RenderError::Output(e.to_string()))?;
-        let text = format!("{header}{}", manifests.to_canonical_yaml());
+        let mut manifests =
+            Manifests::parse(&raw).map_err(|e| RenderError::Output(e.to_string()))?;
+        let text = manifests.canonicalise(&header);
         Ok(Rendered { manifests, text })
     })
     .await
