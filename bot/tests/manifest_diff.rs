@@ -127,7 +127,7 @@ fn kube_prometheus_stack_major_bump_shows_crds_operator_and_removals() {
         d.summary
             .crds
             .iter()
-            .any(|c| c.change.contains("schema changed")),
+            .any(|c| c.is_breaking() && c.additive().next().is_some()),
         "{:?}",
         d.summary.crds
     );

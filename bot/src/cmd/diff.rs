@@ -57,7 +57,11 @@ fn text(d: &TagDiff) -> String {
             out.line(format!("      image    {i}"));
         }
         for c in &s.crds {
-            out.line(format!("      crd      {c}"));
+            out.line(format!("      crd      {}", report::crd::verdict_line(c)));
+            // Every breaking change, with its paths; additive ones are counted in the verdict.
+            for l in report::crd::lines(c, crate::manifest::Impact::Breaking) {
+                out.line(format!("                 breaking {l}"));
+            }
         }
         for r in &s.rbac {
             out.line(format!("      rbac     {r}"));

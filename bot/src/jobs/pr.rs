@@ -15,6 +15,7 @@ use super::JobError;
 /// Labels the bot sets from what a change does, and removes when they no longer apply.
 pub const MANAGED_LABELS: &[&str] = &[
     "crd-change",
+    "crd-breaking",
     "image-change",
     "rbac-change",
     "removed-objects",

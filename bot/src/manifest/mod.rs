@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 use serde_json::Value;
 
+pub mod crd;
 mod rbac;
 
+pub use crd::{CrdChange, Impact, SchemaChange};
 use rbac::rbac_changes;
 
 /// The identity of a Kubernetes object.
@@ -433,19 +435,6 @@ impl fmt::Display for ImageChange {
     }
 }
 
-/// A CustomResourceDefinition change, as one readable line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CrdChange {
-    pub crd: String,
-    pub change: String,
-}
-
-impl fmt::Display for CrdChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.crd, self.change)
-    }
-}
-
 /// An RBAC change, as one readable line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RbacChange {
@@ -504,7 +493,7 @@ pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
     for (i, r) in order.into_iter().zip(results) {
         by_pair[i] = Some(r);
     }
-    let mut crd_lines: BTreeMap<&ObjectRef, Vec<String>> = BTreeMap::new();
+    let mut crd_lines: BTreeMap<&ObjectRef, Vec<SchemaChange>> = BTreeMap::new();
     let mut differing: BTreeSet<&ObjectRef> = BTreeSet::new();
     for ((_, n), r) in pairs.iter().zip(by_pair.into_iter().flatten()) {
         differing.insert(&n.key);
@@ -528,8 +517,8 @@ pub fn diff(old: &Manifests, new: &Manifests) -> ManifestDiff {
 struct PairDiff {
     /// `None` when the canonical texts are the same (the values differ in key order only).
     changed: Option<ChangedObject>,
-    /// A CRD's version lines, when the values differ.
-    crd: Option<Vec<String>>,
+    /// A CRD's classified changes, when the values differ.
+    crd: Option<Vec<SchemaChange>>,
 }
 
 fn pair_diff(o: &Object, n: &Object) -> PairDiff {
@@ -549,7 +538,7 @@ fn pair_diff(o: &Object, n: &Object) -> PairDiff {
         lines_removed: removed,
         labels_only: equal_without_version_labels(&o.value, &n.value),
     });
-    let crd = (n.key.kind == "CustomResourceDefinition").then(|| crd_version_changes(o, n));
+    let crd = (n.key.kind == "CustomResourceDefinition").then(|| crd::compare(&o.value, &n.value));
     PairDiff { changed, crd }
 }
 
@@ -685,25 +674,11 @@ fn image_changes(
     out
 }
 
-/// (version name → (served, storage, schema)) of a CRD.
-fn crd_versions(o: &Object) -> BTreeMap<&str, (bool, bool, Option<&Value>)> {
-    let mut out = BTreeMap::new();
-    let versions = o.value.pointer("/spec/versions").and_then(Value::as_array);
-    for v in versions.into_iter().flatten() {
-        let Some(name) = v.get("name").and_then(Value::as_str) else {
-            continue;
-        };
-        let flag = |k: &str| v.get(k).and_then(Value::as_bool).unwrap_or(false);
-        out.insert(name, (flag("served"), flag("storage"), v.get("schema")));
-    }
-    out
-}
-
-/// `changed`: the version lines of every CRD on both sides whose values differ.
+/// Every CRD added, removed, or changed (with the classified changes computed per pair).
 fn crd_changes(
     old: &BTreeMap<&ObjectRef, &Object>,
     new: &BTreeMap<&ObjectRef, &Object>,
-    mut changed: BTreeMap<&ObjectRef, Vec<String>>,
+    mut changed: BTreeMap<&ObjectRef, Vec<SchemaChange>>,
 ) -> Vec<CrdChange> {
     let is_crd = |k: &ObjectRef| k.kind == "CustomResourceDefinition";
     let keys: BTreeSet<&ObjectRef> = old
@@ -714,75 +689,16 @@ fn crd_changes(
         .collect();
     let mut out = Vec::new();
     for key in keys {
-        let lines = match (old.get(key), new.get(key)) {
-            (None, Some(n)) => {
-                let vs: Vec<&str> = crd_versions(n).keys().copied().collect();
-                vec![format!("added (versions {})", vs.join(", "))]
-            }
-            (Some(_), None) => {
-                vec!["removed: existing custom resources of this type are deleted with it".into()]
-            }
-            _ => changed.remove(key).unwrap_or_default(),
+        let (o, n) = (old.get(key).copied(), new.get(key).copied());
+        let c = match (o, n) {
+            // Identical on both sides: not a change.
+            (Some(_), Some(_)) => match changed.remove(key) {
+                Some(changes) => crd::classified(o, n, changes),
+                None => None,
+            },
+            _ => crd::classify(o, n),
         };
-        out.extend(lines.into_iter().map(|change| CrdChange {
-            crd: key.name.clone(),
-            change,
-        }));
-    }
-    out
-}
-
-/// What changed in the versions of a CRD whose value changed.
-fn crd_version_changes(o: &Object, n: &Object) -> Vec<String> {
-    let (a, b) = (crd_versions(o), crd_versions(n));
-    let mut out = Vec::new();
-    for (name, (served, storage, schema)) in &b {
-        match a.get(name) {
-            None => out.push(format!(
-                "version {name} added{}",
-                if *storage { " (storage)" } else { "" }
-            )),
-            Some((s0, st0, sc0)) => {
-                if s0 != served {
-                    out.push(format!(
-                        "version {name} {}",
-                        if *served {
-                            "now served"
-                        } else {
-                            "no longer served"
-                        }
-                    ));
-                }
-                if st0 != storage && *storage {
-                    out.push(format!("storage version is now {name}"));
-                }
-                // Identical schemas write the same text: only others are written out and
-                // compared (a chart bump often changes a CRD's labels and nothing else).
-                let same = match (sc0, schema) {
-                    (Some(x), Some(y)) => identical(x, y),
-                    (x, y) => x.is_none() && y.is_none(),
-                };
-                let text = |s: &Option<&Value>| s.map(object_yaml).unwrap_or_default();
-                let (sc0, schema) = if same {
-                    (String::new(), String::new())
-                } else {
-                    (text(sc0), text(schema))
-                };
-                if sc0 != schema {
-                    // Counts only: the schema's lines are already in the object's diff.
-                    let (added, removed) = line_counts(&text_diff(&sc0, &schema));
-                    out.push(format!(
-                        "version {name} schema changed (+{added} −{removed} lines)"
-                    ));
-                }
-            }
-        }
-    }
-    for name in a.keys().filter(|n| !b.contains_key(*n)) {
-        out.push(format!("version {name} removed"));
-    }
-    if out.is_empty() {
-        out.push("metadata or conversion settings changed".into());
+        out.extend(c);
     }
     out
 }

@@ -44,12 +44,15 @@ pub fn markdown(d: &TagDiff) -> String {
                 ));
             }
         }
+        if !s.crds.is_empty() {
+            m.push_str("\n#### CustomResourceDefinitions\n\n");
+            m.push_str(&super::crd::section(&s.crds, &[]));
+        }
         for (title, lines) in [
             (
-                "CustomResourceDefinitions",
-                s.crds.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+                "RBAC",
+                s.rbac.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             ),
-            ("RBAC", s.rbac.iter().map(|r| r.to_string()).collect()),
             (
                 "Removed objects",
                 s.removed.iter().map(|r| format!("`{r}`")).collect(),

@@ -4,6 +4,7 @@
 //! to GitHub's limits by one function, [`fit`].
 
 mod backport;
+pub mod crd;
 pub mod diff;
 mod pr;
 mod release;

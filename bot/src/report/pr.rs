@@ -26,6 +26,8 @@ pub struct PrBody<'a> {
     pub baseline_note: Option<&'a str>,
     /// `validate` on the branch with this change applied.
     pub validation: Option<&'a crate::validate::Verdict>,
+    /// The branch's custom resources that a breaking CRD change touches, one line each.
+    pub crd_objects: &'a [String],
 }
 
 /// `chore(cert-manager): bump v1.14.7 → v1.16.5`, with the branch for release branches.
@@ -44,6 +46,9 @@ pub fn labels(bundle: &Bundle, diff: &ManifestDiff) -> Vec<String> {
     let mut l = vec!["ake-bot".to_string(), format!("addon/{}", bundle.name)];
     if !diff.summary.crds.is_empty() {
         l.push("crd-change".into());
+    }
+    if diff.summary.crds.iter().any(|c| c.is_breaking()) {
+        l.push("crd-breaking".into());
     }
     if !diff.summary.images.is_empty() {
         l.push("image-change".into());
@@ -87,7 +92,8 @@ struct Ctx {
     lines_added: usize,
     lines_removed: usize,
     images: Vec<ImageRow>,
-    crds: Vec<String>,
+    /// The CRD section, Markdown ([`super::crd::section`]).
+    crds: String,
     rbac: Vec<String>,
     removed_objects: Vec<String>,
     added_objects: Vec<String>,
@@ -297,7 +303,7 @@ fn context(b: &PrBody<'_>) -> Ctx {
         lines_added: d.changed.iter().map(|c| c.lines_added).sum(),
         lines_removed: d.changed.iter().map(|c| c.lines_removed).sum(),
         images: image_rows(d),
-        crds: d.summary.crds.iter().map(|c| c.to_string()).collect(),
+        crds: super::crd::section(&d.summary.crds, b.crd_objects),
         rbac: d.summary.rbac.iter().map(|r| r.to_string()).collect(),
         removed_objects: d.removed.iter().map(|r| r.to_string()).collect(),
         added_objects: d.added.iter().map(|r| r.to_string()).collect(),

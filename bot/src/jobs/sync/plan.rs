@@ -658,11 +658,23 @@ impl Job {
                         .as_ref()
                         .map_err(|e| JobError::Internal(e.clone()))?,
                 };
-                Ok(manifest::diff(old, &new_objects))
+                let diff = manifest::diff(old, &new_objects);
+                // The branch's custom resources as they would be with this change.
+                let others = parsed
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != index)
+                    .filter_map(|(_, (_, m))| m.as_ref().ok());
+                let objects = others
+                    .flat_map(|m| m.objects())
+                    .chain(new_objects.objects());
+                let touched = manifest::crd::touched(&diff.summary.crds, objects);
+                Ok((diff, touched))
             })
             .await
             .map_err(|e| e.to_string())?
         };
+        let (diff, touched) = diff;
         let body = PrBody {
             addon: b,
             branch: &self.branch,
@@ -675,6 +687,7 @@ impl Job {
                 "This branch is not cut in this repository yet: the baseline is the current pin rendered for its minor.",
             ),
             validation: Some(&verdict),
+            crd_objects: &touched,
         };
         let mut labels = report::labels(b, &diff);
         labels.extend(verdict.labels.iter().cloned());
