@@ -1,7 +1,8 @@
 //! CRD changes classified on the real charts: every change between two tags of kube-prometheus-
 //! stack (72.9.1 → 88.5.3) and cert-manager (v1.14.7 → v1.16.5), one line per change, against
 //! lists reviewed by hand against the two schemas (and an independent implementation of the
-//! same rules). `diff A B` carries them for tenants, as text, Markdown and JSON.
+//! same rules, in `fixtures/crd-review/` with the hand check). `diff A B` carries them for
+//! tenants, as text, Markdown and JSON.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
