@@ -239,11 +239,27 @@ impl PolicySet {
     /// [`PolicySet::evaluate`], with the problems: one per (constraint, object) that could not
     /// be evaluated.
     pub fn evaluate_all(&self, objects: &[Value], namespaces: &[Value]) -> Evaluation {
+        self.evaluate_where(objects, namespaces, &|_| true)
+    }
+
+    /// [`PolicySet::evaluate_all`] for the objects `reviewed` selects by index; every object
+    /// is still in the inventory (referential constraints see the whole branch). A PR's check
+    /// reviews its addon's objects only: the rest of the branch did not change.
+    pub fn evaluate_where(
+        &self,
+        objects: &[Value],
+        namespaces: &[Value],
+        reviewed: &dyn Fn(usize) -> bool,
+    ) -> Evaluation {
         let mut inventory = review::Inventory::default();
         for o in namespaces.iter().chain(objects) {
             inventory.add(o);
         }
-        let reviews: Vec<Result<Review, String>> = objects.iter().map(Review::of_object).collect();
+        let reviews: Vec<Option<Result<Review, String>>> = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| reviewed(i).then(|| Review::of_object(o)))
+            .collect();
         let mut out = Evaluation::default();
         for (kind, template) in &self.templates {
             let constraints: Vec<&Constraint> = self
@@ -276,6 +292,7 @@ impl PolicySet {
             };
             for c in constraints {
                 for (index, (object, review)) in objects.iter().zip(&reviews).enumerate() {
+                    let Some(review) = review else { continue };
                     let label = object_label(object);
                     let problem = |message: String| EvalProblem {
                         constraint_kind: c.kind.clone(),

@@ -126,7 +126,11 @@ pub fn check(
             }));
         }
     }
-    let evaluation = policies.set.evaluate_all(&objects, &namespaces);
+    // Only the objects of the addon being checked are reviewed; the branch is the inventory.
+    let reviewed = |i: usize| only.is_none_or(|a| parsed[at[i].0].0.bundle.name.as_str() == a);
+    let evaluation = policies
+        .set
+        .evaluate_where(&objects, &namespaces, &reviewed);
     let mut exemptions = Vec::new();
     let mut used: BTreeSet<(String, String)> = BTreeSet::new();
     let finding_at = |bi: usize, oi: usize, severity, message: String| {
