@@ -110,6 +110,23 @@ async fn first_run_opens_one_pr_per_addon_and_a_second_run_writes_nothing() {
                 cm.labels
             );
         }
+        // cert-manager's CRD changes are additive only; kube-prometheus-stack's break objects.
+        assert!(
+            !cm.labels.iter().any(|l| l == "crd-breaking"),
+            "{:?}",
+            cm.labels
+        );
+        let kps = w
+            .pulls
+            .iter()
+            .find(|p| p.head == "ake-bot/kube-prometheus-stack")
+            .unwrap();
+        assert!(
+            kps.labels.iter().any(|l| l == "crd-breaking"),
+            "{:?}",
+            kps.labels
+        );
+        assert!(kps.body.contains("breaking changes** for custom resources"));
     }
     // The branch holds one commit on top of main: the bumped pin and the new render.
     let o = &env.origin;
