@@ -109,28 +109,6 @@ impl CrdChange {
             CrdDelta::Changed => "descriptions only",
         }
     }
-
-    /// The served versions of the new CRD (of the old one when it was removed).
-    pub fn versions(&self) -> Vec<&str> {
-        self.changes
-            .iter()
-            .filter_map(|c| c.version.as_deref())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    }
-}
-
-impl fmt::Display for CrdChange {
-    /// `` `x.example.com`: breaking (3), additive (2) ``: one line for logs and short lists.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.crd, self.verdict())?;
-        let (b, a) = (self.breaking().count(), self.additive().count());
-        if self.change == CrdDelta::Changed && b + a > 0 {
-            write!(f, " ({b} breaking, {a} additive)")?;
-        }
-        Ok(())
-    }
 }
 
 /// Classify a CRD on one side or both.

@@ -798,7 +798,12 @@ fn describe(old: &str, new: &str, bundle: &config::Bundle) -> (Vec<String>, Vec<
         d.changed.len()
     )];
     lines.extend(d.summary.images.iter().map(|i| format!("image {i}")));
-    lines.extend(d.summary.crds.iter().map(|c| format!("CRD {c}")));
+    lines.extend(
+        d.summary
+            .crds
+            .iter()
+            .map(|c| format!("CRD {}", report::crd::verdict_line(c))),
+    );
     lines.extend(d.summary.rbac.iter().map(|r| format!("RBAC {r}")));
     (lines, report::labels(bundle, &d))
 }
