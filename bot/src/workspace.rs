@@ -596,7 +596,7 @@ impl Workspace {
     pub async fn check_change(
         &self,
         branch: &TrainBranch,
-        siblings: Arc<crate::validate::ParsedRenders>,
+        siblings: Arc<crate::validate::SiblingRenders>,
         addon: &str,
         new: Arc<crate::manifest::Manifests>,
         policies: Arc<crate::validate::Policies>,
@@ -605,7 +605,8 @@ impl Workspace {
             Some(s) => {
                 let renders = siblings
                     .iter()
-                    .filter_map(|(_, m)| m.as_ref().ok())
+                    .filter_map(|(_, s)| s.as_ref().ok())
+                    .map(|s| &s.objects)
                     .chain(std::iter::once(&*new));
                 s.prepare(&self.fetcher, branch.kubernetes, renders).await
             }

@@ -533,3 +533,39 @@ fn a_secret_a_workload_needs_must_be_rendered_created_by_a_hook_or_a_fixture() {
         "{f:#?}"
     );
 }
+
+/// A PR's custom resources are checked against the CRDs the *other* bundles of its branch
+/// ship, which planning keeps in compact form: cert-manager's ServiceMonitor against
+/// kube-prometheus-stack's CRD, with an interval the CRD's pattern refuses.
+#[test]
+fn a_sync_pr_checks_its_custom_resources_against_crds_of_other_bundles() {
+    let repo = repo(false);
+    repo.edit(
+        "bundles/cert-manager/values.yaml.j2",
+        "prometheus:\n  enabled: true\n",
+        "prometheus:\n  enabled: true\n  servicemonitor:\n    enabled: true\n    interval: soon\n",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let (run, plan) = json_run(
+        bin()
+            .args(["sync", "--dry-run", "--output", "json"])
+            .args(["--addon", "cert-manager", "--branch", "main", "--repo"])
+            .arg(repo.path())
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .env("AKE_BOT_CACHE_DIR", cache.path()),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let e = &plan["entries"][0];
+    let body = e["body"].as_str().unwrap();
+    let line = body
+        .lines()
+        .find(|l| l.contains("`ServiceMonitor.monitoring.coreos.com cert-manager/"))
+        .unwrap_or_else(|| panic!("no ServiceMonitor finding in:\n{body}"));
+    assert!(line.starts_with("- **error**"), "{line}");
+    assert!(line.contains("\"soon\" does not match"), "{line}");
+    assert!(
+        line.contains("(CRD servicemonitors.monitoring.coreos.com)"),
+        "{line}"
+    );
+}

@@ -108,6 +108,7 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
             .map(|(b, m)| BundleRender {
                 bundle: b,
                 manifests: m.as_ref().map_err(Clone::clone),
+                crds: &[],
             })
             .collect();
         let objects = renders

@@ -122,6 +122,15 @@ impl Manifests {
         self.objects.iter().find(|o| &o.key == key)
     }
 
+    /// Take out the objects `take` picks (in order); the rest stay.
+    pub fn extract(&mut self, mut take: impl FnMut(&Object) -> bool) -> Vec<Object> {
+        let (taken, kept) = std::mem::take(&mut self.objects)
+            .into_iter()
+            .partition(|o| take(o));
+        self.objects = kept;
+        taken
+    }
+
     pub fn len(&self) -> usize {
         self.objects.len()
     }

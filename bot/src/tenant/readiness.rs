@@ -35,7 +35,7 @@ pub struct Inputs<'a> {
     /// Kubernetes JSON schemas (strict); `None`: built-in kinds are not schema-checked.
     pub schemas: Option<&'a SchemaStore>,
     /// The CRDs of the platform's bundles, for the tenant's custom resources.
-    pub crds: &'a Crds,
+    pub crds: &'a Crds<'a>,
     /// Renders Helm charts; `None`: charts are a note.
     pub helm: Option<&'a Helm>,
     /// Renders Kustomize overlays (`kubectl kustomize`); `None`: overlays are a note.
@@ -565,7 +565,7 @@ enum Decision {
 struct Ctx<'a> {
     target: KubeMinor,
     schemas: Option<&'a SchemaStore>,
-    crds: &'a Crds,
+    crds: &'a Crds<'a>,
 }
 
 impl Ctx<'_> {

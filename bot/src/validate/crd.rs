@@ -4,32 +4,53 @@
 //! server-side field validation do — unknown fields are errors unless the schema says
 //! `x-kubernetes-preserve-unknown-fields`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::manifest::Object;
 
-/// One served (or not) version of a CRD.
-pub struct CrdVersion {
+/// One served (or not) version of a CRD. Its schema is borrowed from the parsed CRD while
+/// one check runs (a branch's CRDs are megabytes of schema; copying them for every PR's check
+/// cost more than the check), and owned by a set kept beyond its renders ([`Crds::into_owned`]).
+pub struct CrdVersion<'a> {
     /// `certificates.cert-manager.io`.
     pub crd: String,
     /// The bundle that ships it.
     pub bundle: String,
     pub namespaced: bool,
     pub served: bool,
-    schema: Option<Value>,
+    schema: Option<Schema<'a>>,
     /// Compiled on first use: kube-prometheus-stack's CRDs are large, and most are never used
     /// by an object in the same branch.
     compiled: std::sync::OnceLock<Result<jsonschema::Validator, String>>,
 }
 
-impl CrdVersion {
+/// A CRD version's `openAPIV3Schema`: parsed, or compact JSON text parsed on first use.
+enum Schema<'a> {
+    Parsed(Cow<'a, Value>),
+    Json(Cow<'a, str>),
+}
+
+impl Schema<'_> {
+    fn into_owned(self) -> Schema<'static> {
+        match self {
+            Schema::Parsed(v) => Schema::Parsed(Cow::Owned(v.into_owned())),
+            Schema::Json(t) => Schema::Json(Cow::Owned(t.into_owned())),
+        }
+    }
+}
+
+impl CrdVersion<'_> {
     /// The compiled schema, or why there is none (no schema, or it does not compile).
     pub fn validator(&self) -> Result<&jsonschema::Validator, &str> {
         self.compiled
             .get_or_init(|| match &self.schema {
-                Some(s) => compile(s),
+                Some(Schema::Parsed(s)) => compile(s),
+                Some(Schema::Json(t)) => serde_json::from_str(t)
+                    .map_err(|e| format!("its schema does not read back: {e}"))
+                    .and_then(|s: Value| compile(&s)),
                 None => Err("the CRD version has no openAPIV3Schema".into()),
             })
             .as_ref()
@@ -39,51 +60,183 @@ impl CrdVersion {
 
 /// Every CRD version the bundles of a branch ship, by (group, version, kind).
 #[derive(Default)]
-pub struct Crds {
-    versions: BTreeMap<(String, String, String), CrdVersion>,
+pub struct Crds<'a> {
+    versions: BTreeMap<(String, String, String), CrdVersion<'a>>,
 }
 
-impl Crds {
+/// A CRD as checking *other* bundles needs it: its names, scope, and each version's schema
+/// as compact JSON text, parsed only when a custom resource of that version is checked.
+/// Parsed, a branch's CRDs are most of its memory (kube-prometheus-stack's are 4.0 of its
+/// 4.6 MB of YAML, and five times that once parsed); held as text, a branch of a hundred
+/// addons fits a runner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactCrd {
+    /// `certificates.cert-manager.io`.
+    pub name: String,
+    group: String,
+    kind: String,
+    namespaced: bool,
+    versions: Vec<CompactVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct CompactVersion {
+    name: String,
+    served: bool,
+    schema: Option<Box<str>>,
+}
+
+/// Whether `o` is a CustomResourceDefinition.
+pub fn is_crd(o: &Object) -> bool {
+    o.key.kind == "CustomResourceDefinition" && o.key.group == "apiextensions.k8s.io"
+}
+
+/// What [`Crds`] reads from a CRD.
+struct CrdParts<'o> {
+    group: String,
+    kind: String,
+    namespaced: bool,
+    /// (name, served, schema) of each version.
+    versions: Vec<(String, bool, Option<&'o Value>)>,
+}
+
+fn crd_parts(o: &Object) -> CrdParts<'_> {
+    let spec = &o.value["spec"];
+    CrdParts {
+        group: spec["group"].as_str().unwrap_or_default().to_string(),
+        kind: spec["names"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        namespaced: spec["scope"].as_str() != Some("Cluster"),
+        versions: spec["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap_or_default().to_string(),
+                    v["served"].as_bool().unwrap_or(false),
+                    v.pointer("/schema/openAPIV3Schema"),
+                )
+            })
+            .collect(),
+    }
+}
+
+impl CompactCrd {
+    /// `o` in compact form, when it is a CRD.
+    pub fn of(o: &Object) -> Option<CompactCrd> {
+        if !is_crd(o) {
+            return None;
+        }
+        let CrdParts {
+            group,
+            kind,
+            namespaced,
+            versions,
+        } = crd_parts(o);
+        Some(CompactCrd {
+            name: o.key.name.clone(),
+            group,
+            kind,
+            namespaced,
+            versions: versions
+                .into_iter()
+                .map(|(name, served, schema)| CompactVersion {
+                    name,
+                    served,
+                    schema: schema.map(|s| s.to_string().into_boxed_str()),
+                })
+                .collect(),
+        })
+    }
+}
+
+impl<'a> Crds<'a> {
     /// Read the CRDs among `objects` (with the bundle each came from).
-    pub fn collect<'a>(objects: impl IntoIterator<Item = (&'a str, &'a Object)>) -> Crds {
+    pub fn collect(objects: impl IntoIterator<Item = (&'a str, &'a Object)>) -> Crds<'a> {
         let mut out = Crds::default();
+        out.add(objects);
+        out
+    }
+
+    /// Add the CRDs among `objects`; a later definition of a version replaces an earlier one.
+    pub fn add(&mut self, objects: impl IntoIterator<Item = (&'a str, &'a Object)>) {
         for (bundle, o) in objects {
-            if o.key.kind != "CustomResourceDefinition" || o.key.group != "apiextensions.k8s.io" {
+            if !is_crd(o) {
                 continue;
             }
-            let spec = &o.value["spec"];
-            let group = spec["group"].as_str().unwrap_or_default().to_string();
-            let kind = spec["names"]["kind"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let namespaced = spec["scope"].as_str() != Some("Cluster");
-            for v in spec["versions"].as_array().into_iter().flatten() {
-                let version = v["name"].as_str().unwrap_or_default().to_string();
-                out.versions.insert(
+            let CrdParts {
+                group,
+                kind,
+                namespaced,
+                versions,
+            } = crd_parts(o);
+            for (version, served, schema) in versions {
+                self.versions.insert(
                     (group.clone(), version, kind.clone()),
                     CrdVersion {
                         crd: o.key.name.clone(),
                         bundle: bundle.to_string(),
                         namespaced,
-                        served: v["served"].as_bool().unwrap_or(false),
-                        schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                        served,
+                        schema: schema.map(|s| Schema::Parsed(Cow::Borrowed(s))),
                         compiled: std::sync::OnceLock::new(),
                     },
                 );
             }
         }
-        out
     }
 
-    pub fn get(&self, api_version: &str, kind: &str) -> Option<&CrdVersion> {
+    /// Add `crds`, shipped by `bundle`, in compact form.
+    pub fn add_compact(&mut self, bundle: &str, crds: &'a [CompactCrd]) {
+        for c in crds {
+            for v in &c.versions {
+                self.versions.insert(
+                    (c.group.clone(), v.name.clone(), c.kind.clone()),
+                    CrdVersion {
+                        crd: c.name.clone(),
+                        bundle: bundle.to_string(),
+                        namespaced: c.namespaced,
+                        served: v.served,
+                        schema: v.schema.as_deref().map(|t| Schema::Json(Cow::Borrowed(t))),
+                        compiled: std::sync::OnceLock::new(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The same set, owning its schemas: to keep it once the parsed CRDs are gone.
+    pub fn into_owned(self) -> Crds<'static> {
+        Crds {
+            versions: self
+                .versions
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = CrdVersion {
+                        crd: v.crd,
+                        bundle: v.bundle,
+                        namespaced: v.namespaced,
+                        served: v.served,
+                        schema: v.schema.map(Schema::into_owned),
+                        compiled: v.compiled,
+                    };
+                    (k, v)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, api_version: &str, kind: &str) -> Option<&CrdVersion<'a>> {
         let (group, version) = api_version.split_once('/')?;
         self.versions
             .get(&(group.to_string(), version.to_string(), kind.to_string()))
     }
 
     /// Whether any CRD defines `kind` in `group` (whatever the version).
-    pub fn defines_kind(&self, group: &str, kind: &str) -> Option<&CrdVersion> {
+    pub fn defines_kind(&self, group: &str, kind: &str) -> Option<&CrdVersion<'a>> {
         self.versions
             .iter()
             .find(|((g, _, k), _)| g == group && k == kind)
@@ -208,6 +361,63 @@ mod tests {
 
     fn validator(schema: Value) -> jsonschema::Validator {
         compile(&schema).unwrap()
+    }
+
+    #[test]
+    fn a_crd_held_compact_reads_and_checks_like_the_parsed_one() {
+        let m = crate::manifest::Manifests::parse(
+            "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Cluster
+  names: {kind: Widget, plural: widgets}
+  versions:
+  - name: v1
+    served: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: integer, minimum: 1}
+  - name: v1beta1
+    served: false
+",
+        )
+        .unwrap();
+        let parsed = Crds::collect(m.objects().iter().map(|o| ("widgets", o)));
+        let compact: Vec<CompactCrd> = m.objects().iter().filter_map(CompactCrd::of).collect();
+        assert_eq!(compact.len(), 1);
+        let mut held = Crds::default();
+        held.add_compact("widgets", &compact);
+        let bad = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+            "spec": {"size": 0, "colour": "red"}});
+        let errors = |crds: &Crds| {
+            let v = crds.get("example.com/v1", "Widget").unwrap();
+            assert_eq!(
+                (v.crd.as_str(), v.bundle.as_str()),
+                ("widgets.example.com", "widgets")
+            );
+            assert!(!v.namespaced && v.served);
+            assert!(!crds.get("example.com/v1beta1", "Widget").unwrap().served);
+            let mut e: Vec<String> = v
+                .validator()
+                .unwrap()
+                .iter_errors(&bad)
+                .map(|e| e.to_string())
+                .collect();
+            e.sort();
+            e
+        };
+        let from_parsed = errors(&parsed);
+        assert_eq!(from_parsed.len(), 2, "{from_parsed:?}");
+        assert_eq!(errors(&held), from_parsed);
+        assert_eq!(errors(&held.into_owned()), from_parsed);
     }
 
     #[test]

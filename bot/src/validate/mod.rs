@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use cache::Schemas;
-pub use crd::Crds;
+pub use crd::{CompactCrd, Crds};
 pub use policy::{Exemption, Policies, EXEMPT_ANNOTATION};
 pub use schemas::{file_name, Lookup, SchemaStore};
 
@@ -104,6 +104,9 @@ impl Finding {
 pub struct BundleRender<'a> {
     pub bundle: &'a LoadedBundle,
     pub manifests: Result<&'a Manifests, String>,
+    /// The render's CRDs when they are kept apart from `manifests` in compact form (a
+    /// [`Sibling`]); empty when `manifests` holds them.
+    pub crds: &'a [CompactCrd],
 }
 
 /// What a PR body says about validation of one branch, and the labels it earns.
@@ -197,7 +200,7 @@ fn exemption_line(e: &Exemption) -> String {
 /// only the findings about `addon`: the PR is answerable for those.
 pub fn check_change(
     branch: &TrainBranch,
-    siblings: &[(LoadedBundle, Result<Manifests, String>)],
+    siblings: &SiblingRenders,
     addon: &str,
     new: &Manifests,
     schemas: Option<&SchemaStore>,
@@ -205,13 +208,19 @@ pub fn check_change(
 ) -> Verdict {
     let renders: Vec<BundleRender<'_>> = siblings
         .iter()
-        .map(|(b, m)| BundleRender {
-            bundle: b,
-            manifests: if b.bundle.name.as_str() == addon {
-                Ok(new)
-            } else {
-                m.as_ref().map_err(Clone::clone)
-            },
+        .map(|(b, s)| {
+            if b.bundle.name.as_str() == addon {
+                return BundleRender {
+                    bundle: b,
+                    manifests: Ok(new),
+                    crds: &[],
+                };
+            }
+            BundleRender {
+                bundle: b,
+                manifests: s.as_ref().map(|s| &s.objects).map_err(Clone::clone),
+                crds: s.as_ref().map_or(&[], |s| &s.crds),
+            }
         })
         .collect();
     // The change's own findings, and whether schemas could be used at all (a missing schema
@@ -263,24 +272,60 @@ pub type ParsedRenders = Vec<(LoadedBundle, Result<Manifests, String>)>;
 pub fn parse_renders(bundles: &[LoadedBundle]) -> ParsedRenders {
     bundles
         .iter()
+        .map(|b| (without_render(b), parse_committed(b)))
+        .collect()
+}
+
+/// A bundle's committed render as checking one of the *other* bundles of its branch needs it:
+/// every object but the CRDs, which are kept in compact form (most of a branch's bytes are
+/// CRD schemas, and most are never used by another bundle's objects).
+pub struct Sibling {
+    /// The render's objects, without its CRDs.
+    pub objects: Manifests,
+    pub crds: Vec<CompactCrd>,
+}
+
+/// A branch's bundles as checking a change to one of them needs the others.
+pub type SiblingRenders = Vec<(LoadedBundle, Result<Sibling, String>)>;
+
+/// [`parse_renders`] for [`check_change`]: each render parsed in turn and kept as a
+/// [`Sibling`], so a branch of many addons never holds all its CRDs parsed at once.
+pub fn parse_siblings(bundles: &[LoadedBundle]) -> SiblingRenders {
+    bundles
+        .iter()
         .map(|b| {
-            let m = match &b.rendered {
-                Some(text) => Manifests::parse(text).map_err(|e| e.to_string()),
-                None => Err(format!(
-                    "no committed render at {}; run `ake-bot render`",
-                    b.bundle.rendered_file().display()
-                )),
-            };
-            let lb = LoadedBundle {
-                bundle: b.bundle.clone(),
-                values_template: b.values_template.clone(),
-                rendered: None,
-                fixtures: b.fixtures.clone(),
-                smoke: b.smoke.clone(),
-            };
-            (lb, m)
+            let s = parse_committed(b).map(|mut objects| {
+                let crds = objects
+                    .extract(crd::is_crd)
+                    .iter()
+                    .filter_map(CompactCrd::of)
+                    .collect();
+                Sibling { objects, crds }
+            });
+            (without_render(b), s)
         })
         .collect()
+}
+
+/// `b`'s committed render, parsed.
+pub fn parse_committed(b: &LoadedBundle) -> Result<Manifests, String> {
+    match &b.rendered {
+        Some(text) => Manifests::parse(text).map_err(|e| e.to_string()),
+        None => Err(format!(
+            "no committed render at {}; run `ake-bot render`",
+            b.bundle.rendered_file().display()
+        )),
+    }
+}
+
+fn without_render(b: &LoadedBundle) -> LoadedBundle {
+    LoadedBundle {
+        bundle: b.bundle.clone(),
+        values_template: b.values_template.clone(),
+        rendered: None,
+        fixtures: b.fixtures.clone(),
+        smoke: b.smoke.clone(),
+    }
 }
 
 /// Check every bundle of `branch`. `schemas`: `None` skips schema validation of built-in
@@ -331,11 +376,16 @@ pub fn check_branch_for(
             });
         }
     }
-    let crds = Crds::collect(
-        parsed
-            .iter()
-            .flat_map(|(b, m)| m.objects().iter().map(move |o| (b.bundle.name.as_str(), o))),
-    );
+    // In bundle order, each render's own CRDs and its compact ones: a later bundle's
+    // definition of a version wins, however it is held.
+    let mut crds = Crds::default();
+    for r in renders {
+        let bundle = r.bundle.bundle.name.as_str();
+        if let Ok(m) = &r.manifests {
+            crds.add(m.objects().iter().map(|o| (bundle, o)));
+        }
+        crds.add_compact(bundle, r.crds);
+    }
     // Namespaces that exist once the bundles are applied.
     let mut namespaces: BTreeSet<String> =
         CLUSTER_NAMESPACES.iter().map(|s| s.to_string()).collect();
@@ -368,6 +418,20 @@ pub fn check_branch_for(
                 o.key.name.clone(),
             );
             owners.entry(key).or_default().push(b.bundle.name.as_str());
+        }
+    }
+    for r in renders {
+        for c in r.crds {
+            let key = (
+                "apiextensions.k8s.io".to_string(),
+                "CustomResourceDefinition".to_string(),
+                None,
+                c.name.clone(),
+            );
+            owners
+                .entry(key)
+                .or_default()
+                .push(r.bundle.bundle.name.as_str());
         }
     }
     // What the branch's bundles and their e2e fixtures provide.

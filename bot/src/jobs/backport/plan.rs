@@ -703,7 +703,7 @@ impl Ctx<'_> {
         let before = bundles_at(self.ws, tip, branch.name.to_string()).await?;
         let siblings = {
             let loaded = after.loaded.clone();
-            blocking(move || Ok(crate::validate::parse_renders(&loaded)))
+            blocking(move || Ok(crate::validate::parse_siblings(&loaded)))
                 .await
                 .map(std::sync::Arc::new)
                 .map_err(|e| e.to_string())?

@@ -16,7 +16,7 @@ use crate::render::cache::EntryOutcome;
 use crate::render::{self, ReleaseError};
 use crate::report::{self, PrBody};
 use crate::upstream::{self, ChartReleases, Release, Skip, SkipReason, Unusable};
-use crate::validate::ParsedRenders;
+use crate::validate::SiblingRenders;
 use crate::workspace::{blocking, Origin, Workspace};
 
 /// What `sync` is asked to do.
@@ -240,7 +240,9 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     let mut main = Some(main);
-    let mut worktree = None;
+    // Not-cut branches all plan from the same work tree: read once, shared, never copied
+    // (its renders are megabytes per addon).
+    let mut worktree: Option<Arc<crate::config::Bundles>> = None;
     let mut tasks = tokio::task::JoinSet::new();
     for branch in &branches {
         // One branch at a time: the previous branch's parsed renders (validation in context)
@@ -248,40 +250,43 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         while let Some(joined) = tasks.join_next().await {
             collect(&mut out, joined)?;
         }
-        let mut files = match main.take() {
+        let files = match main.take() {
             Some(m) if branch.is_main() => m,
             other => {
                 main = other;
                 ws.branch_files(branch).await?
             }
         };
-        if files.origin == Origin::NotCut {
+        let bundles = if files.origin == Origin::NotCut {
             // A branch git does not have yet is planned from the work tree's bundles, with the
             // current pin rendered for its minor as the baseline.
-            if worktree.is_none() {
-                worktree = Some(ws.worktree_bundles().await?);
+            match &worktree {
+                Some(w) => w.clone(),
+                None => worktree
+                    .insert(Arc::new(ws.worktree_bundles().await?))
+                    .clone(),
             }
-            files.bundles = worktree.clone().unwrap_or_default();
-        }
-        for p in files.bundles.problems.iter().filter(|p| req.takes(&p.dir)) {
+        } else {
+            Arc::new(files.bundles)
+        };
+        for p in bundles.problems.iter().filter(|p| req.takes(&p.dir)) {
             for e in &p.errors {
                 out.problems
                     .push(Problem::from_config(e).addon(&p.dir).branch(&branch.name));
             }
         }
-        let picked: Vec<usize> = (0..files.bundles.loaded.len())
-            .filter(|&i| req.takes(files.bundles.loaded[i].bundle.name.as_str()))
+        let picked: Vec<usize> = (0..bundles.loaded.len())
+            .filter(|&i| req.takes(bundles.loaded[i].bundle.name.as_str()))
             .collect();
         // Parsed once per branch, by whichever job needs it first, while others still render.
         let siblings = Arc::new(Siblings {
-            loaded: std::mem::take(&mut files.bundles.loaded),
-            policy_files: std::mem::take(&mut files.bundles.policies),
+            bundles,
             parsed: tokio::sync::OnceCell::new(),
             policies: tokio::sync::OnceCell::new(),
             identity: tokio::sync::OnceCell::new(),
         });
         for index in picked {
-            let lb = &siblings.loaded[index];
+            let lb = &siblings.bundles.loaded[index];
             let approved = req
                 .approved
                 .contains(&(lb.bundle.name.to_string(), branch.name.to_string()));
@@ -433,9 +438,8 @@ fn route(ws: &Workspace, plan: &mut SyncPlan) {
 
 /// A branch's bundles and, once a job asks, their parsed renders.
 struct Siblings {
-    loaded: Vec<LoadedBundle>,
-    policy_files: Vec<(std::path::PathBuf, String)>,
-    parsed: tokio::sync::OnceCell<Arc<ParsedRenders>>,
+    bundles: Arc<crate::config::Bundles>,
+    parsed: tokio::sync::OnceCell<Arc<SiblingRenders>>,
     policies: tokio::sync::OnceCell<Arc<crate::validate::Policies>>,
     identity: tokio::sync::OnceCell<String>,
 }
@@ -447,18 +451,18 @@ impl Siblings {
         self.identity
             .get_or_try_init(|| async {
                 let mut k = render::cache::KeyBuilder::new("siblings");
-                k.branch_files(&self.loaded, &self.policy_files);
+                k.branch_files(&self.bundles.loaded, &self.bundles.policies);
                 Ok::<_, String>(k.finish().as_str().to_string())
             })
             .await
             .cloned()
     }
 
-    async fn parsed(self: &Arc<Self>) -> Result<Arc<ParsedRenders>, String> {
+    async fn parsed(self: &Arc<Self>) -> Result<Arc<SiblingRenders>, String> {
         self.parsed
             .get_or_try_init(|| async {
                 let me = self.clone();
-                blocking(move || Ok(crate::validate::parse_renders(&me.loaded)))
+                blocking(move || Ok(crate::validate::parse_siblings(&me.bundles.loaded)))
                     .await
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
@@ -471,7 +475,7 @@ impl Siblings {
     async fn policies(&self) -> Result<Arc<crate::validate::Policies>, String> {
         self.policies
             .get_or_try_init(|| async {
-                let files = self.policy_files.clone();
+                let files = self.bundles.policies.clone();
                 blocking(move || Ok(crate::validate::Policies::load(&files)))
                     .await
                     .map(Arc::new)
@@ -506,7 +510,7 @@ enum Baseline {
 
 impl Job {
     fn bundle(&self) -> &LoadedBundle {
-        &self.siblings.loaded[self.index]
+        &self.siblings.bundles.loaded[self.index]
     }
 
     async fn run(self) -> Result<PlanEntry, String> {
@@ -629,44 +633,44 @@ impl Job {
             .await
             .map_err(|e| e.to_string())?;
         let old = match baseline {
-            // The branch's parsed renders hold it already: parsed once per branch, not per use.
+            // Read again: the branch's parsed renders keep CRDs in compact form only, and the
+            // diff needs them whole.
             Baseline::Committed => {
-                if let Err(e) = &parsed[self.index].1 {
-                    return Err(format!(
-                        "committed render {} is unreadable: {e}",
-                        b.rendered_file().display()
-                    ));
-                }
-                None
+                let (siblings, index) = (self.siblings.clone(), self.index);
+                blocking(move || {
+                    let lb = &siblings.bundles.loaded[index];
+                    crate::validate::parse_committed(lb).map_err(|e| {
+                        JobError::Internal(format!(
+                            "committed render {} is unreadable: {e}",
+                            lb.bundle.rendered_file().display()
+                        ))
+                    })
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
-            Baseline::Render(p) => Some(
+            Baseline::Render(p) => {
                 self.ws
                     .render_planned(&p)
                     .await
                     .map_err(|e| e.to_string())?
-                    .manifests,
-            ),
-            Baseline::Empty => Some(Manifests::default()),
+                    .manifests
+            }
+            Baseline::Empty => Manifests::default(),
         };
         let diff = {
             let (parsed, index) = (parsed.clone(), self.index);
             blocking(move || {
-                let old = match &old {
-                    Some(m) => m,
-                    None => parsed[index]
-                        .1
-                        .as_ref()
-                        .map_err(|e| JobError::Internal(e.clone()))?,
-                };
-                let diff = manifest::diff(old, &new_objects);
+                let diff = manifest::diff(&old, &new_objects);
+                drop(old);
                 // The branch's custom resources as they would be with this change.
                 let others = parsed
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| *i != index)
-                    .filter_map(|(_, (_, m))| m.as_ref().ok());
+                    .filter_map(|(_, (_, s))| s.as_ref().ok());
                 let objects = others
-                    .flat_map(|m| m.objects())
+                    .flat_map(|s| s.objects.objects())
                     .chain(new_objects.objects());
                 let touched = manifest::crd::touched(&diff.summary.crds, objects);
                 Ok((diff, touched))

@@ -237,7 +237,7 @@ struct Ctx<'a> {
     platform_name: &'a str,
     /// The CRDs the bundles of a tag ship, by tag (tenant custom resources are checked
     /// against the platform they will run on).
-    crds: tokio::sync::Mutex<BTreeMap<String, std::sync::Arc<Crds>>>,
+    crds: tokio::sync::Mutex<BTreeMap<String, std::sync::Arc<Crds<'static>>>>,
 }
 
 /// What the tenant's checkout holds.
@@ -565,7 +565,7 @@ impl Ctx<'_> {
         .await)
     }
 
-    async fn crds_of(&self, tag: &str) -> Result<std::sync::Arc<Crds>, String> {
+    async fn crds_of(&self, tag: &str) -> Result<std::sync::Arc<Crds<'static>>, String> {
         let mut cache = self.crds.lock().await;
         if let Some(c) = cache.get(tag) {
             return Ok(c.clone());
@@ -589,9 +589,12 @@ impl Ctx<'_> {
                     Some((b.bundle.name.to_string(), m))
                 })
                 .collect();
-            Ok(Crds::collect(parsed.iter().flat_map(|(b, m)| {
-                m.objects().iter().map(move |o| (b.as_str(), o))
-            })))
+            Ok(Crds::collect(
+                parsed
+                    .iter()
+                    .flat_map(|(b, m)| m.objects().iter().map(move |o| (b.as_str(), o))),
+            )
+            .into_owned())
         })
         .await
         .map_err(|e| e.to_string())?;
