@@ -293,6 +293,20 @@ fn agrees_with_kubernetes_validate_on_the_same_files() {
     }
 }
 
+/// `sync --dry-run` of `addon` on main with the schemas, from an empty cache.
+fn sync_main(repo: &ConfigRepo, addon: &str) -> (Run, Value) {
+    let cache = tempfile::tempdir().unwrap();
+    json_run(
+        bin()
+            .args(["sync", "--dry-run", "--output", "json"])
+            .args(["--addon", addon, "--branch", "main", "--repo"])
+            .arg(repo.path())
+            .arg("--schemas")
+            .arg(schemas_dir())
+            .env("AKE_BOT_CACHE_DIR", cache.path()),
+    )
+}
+
 /// `sync` validates what it proposes, in the context of the branch's other bundles: a second
 /// copy of cert-manager would redefine cert-manager's CRDs.
 #[test]
@@ -303,16 +317,7 @@ fn a_sync_pr_body_carries_the_validation_of_its_branch() {
         "bundles/tenant-extras/values.yaml.j2",
         &repo.read("bundles/cert-manager/values.yaml.j2"),
     );
-    let cache = tempfile::tempdir().unwrap();
-    let (run, plan) = json_run(
-        bin()
-            .args(["sync", "--dry-run", "--output", "json"])
-            .args(["--addon", "tenant-extras", "--branch", "main", "--repo"])
-            .arg(repo.path())
-            .arg("--schemas")
-            .arg(schemas_dir())
-            .env("AKE_BOT_CACHE_DIR", cache.path()),
-    );
+    let (run, plan) = sync_main(&repo, "tenant-extras");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let e = &plan["entries"][0];
     let labels: Vec<&str> = e["labels"]
@@ -545,16 +550,7 @@ fn a_sync_pr_checks_its_custom_resources_against_crds_of_other_bundles() {
         "prometheus:\n  enabled: true\n",
         "prometheus:\n  enabled: true\n  servicemonitor:\n    enabled: true\n    interval: soon\n",
     );
-    let cache = tempfile::tempdir().unwrap();
-    let (run, plan) = json_run(
-        bin()
-            .args(["sync", "--dry-run", "--output", "json"])
-            .args(["--addon", "cert-manager", "--branch", "main", "--repo"])
-            .arg(repo.path())
-            .arg("--schemas")
-            .arg(schemas_dir())
-            .env("AKE_BOT_CACHE_DIR", cache.path()),
-    );
+    let (run, plan) = sync_main(&repo, "cert-manager");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let e = &plan["entries"][0];
     let body = e["body"].as_str().unwrap();

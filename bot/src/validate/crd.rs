@@ -130,18 +130,14 @@ impl CompactCrd {
         if !is_crd(o) {
             return None;
         }
-        let CrdParts {
-            group,
-            kind,
-            namespaced,
-            versions,
-        } = crd_parts(o);
+        let p = crd_parts(o);
         Some(CompactCrd {
             name: o.key.name.clone(),
-            group,
-            kind,
-            namespaced,
-            versions: versions
+            group: p.group,
+            kind: p.kind,
+            namespaced: p.namespaced,
+            versions: p
+                .versions
                 .into_iter()
                 .map(|(name, served, schema)| CompactVersion {
                     name,
@@ -167,19 +163,14 @@ impl<'a> Crds<'a> {
             if !is_crd(o) {
                 continue;
             }
-            let CrdParts {
-                group,
-                kind,
-                namespaced,
-                versions,
-            } = crd_parts(o);
-            for (version, served, schema) in versions {
+            let p = crd_parts(o);
+            for (version, served, schema) in p.versions {
                 self.versions.insert(
-                    (group.clone(), version, kind.clone()),
+                    (p.group.clone(), version, p.kind.clone()),
                     CrdVersion {
                         crd: o.key.name.clone(),
                         bundle: bundle.to_string(),
-                        namespaced,
+                        namespaced: p.namespaced,
                         served,
                         schema: schema.map(|s| Schema::Parsed(Cow::Borrowed(s))),
                         compiled: std::sync::OnceLock::new(),
