@@ -67,8 +67,7 @@ pub struct Crds<'a> {
 /// A CRD as checking *other* bundles needs it: its names, scope, and each version's schema
 /// as compact JSON text, parsed only when a custom resource of that version is checked.
 /// Parsed, a branch's CRDs are most of its memory (kube-prometheus-stack's are 4.0 of its
-/// 4.6 MB of YAML, and five times that once parsed); held as text, a branch of a hundred
-/// addons fits a runner.
+/// 4.6 MB of YAML, and about five times that once parsed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompactCrd {
     /// `certificates.cert-manager.io`.
