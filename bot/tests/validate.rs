@@ -565,3 +565,71 @@ fn a_sync_pr_checks_its_custom_resources_against_crds_of_other_bundles() {
         "{line}"
     );
 }
+
+/// `validate` checks a branch one bundle at a time, that bundle whole among the others held
+/// without their CRDs (kept compact): what it finds is what checking every render whole at
+/// once finds, bad manifests, duplicates, custom resources and policy violations alike.
+#[test]
+fn checking_a_branch_bundle_by_bundle_finds_what_checking_it_whole_finds() {
+    use ake_bot::config::{load_bundles, load_train};
+    use ake_bot::git::Tree;
+    use ake_bot::validate::{
+        check_branch, check_bundle, check_policies, parse_committed, parse_renders, parse_siblings,
+        BundleRender, Check, Policies, SchemaStore,
+    };
+    let repo = repo(true).with_policies();
+    let bundles = load_bundles(&Tree::Dir(repo.path().to_path_buf())).unwrap();
+    let train = load_train(repo.path()).unwrap();
+    let store = SchemaStore::new(schemas_dir());
+    let policies = Policies::load(&bundles.policies);
+    for branch in &train.branches {
+        let parsed = parse_renders(&bundles.loaded);
+        let renders: Vec<BundleRender<'_>> = parsed
+            .iter()
+            .map(|(b, m)| BundleRender {
+                bundle: b,
+                manifests: m.as_ref().map_err(Clone::clone),
+                crds: &[],
+            })
+            .collect();
+        let mut whole = check_branch(branch, &renders, Some(&store));
+        let (mut violations, mut whole_exempt) = check_policies(&policies, &renders);
+        whole.append(&mut violations);
+        whole.sort();
+        whole_exempt.sort();
+
+        let siblings = parse_siblings(&bundles.loaded);
+        let (mut each, mut each_exempt) = (Vec::new(), Vec::new());
+        for (i, lb) in bundles.loaded.iter().enumerate() {
+            let own = parse_committed(lb);
+            let (mut f, mut e) = check_bundle(
+                branch,
+                &siblings,
+                lb.bundle.name.as_str(),
+                own.as_ref().map_err(Clone::clone),
+                Some(&store),
+                &policies,
+                i == 0,
+            );
+            each.append(&mut f);
+            each_exempt.append(&mut e);
+        }
+        each.sort();
+        each_exempt.sort();
+
+        // Not vacuous: the extras bundle is wrong in known ways, and the policies object.
+        let checks: BTreeSet<String> = whole.iter().map(|f| format!("{:?}", f.check)).collect();
+        for check in [Check::Duplicate, Check::Policy] {
+            assert!(
+                checks.contains(&format!("{check:?}")),
+                "{}: no {check:?} finding to compare among {checks:?}",
+                branch.name
+            );
+        }
+        if branch.name.as_str() == "main" {
+            assert!(checks.contains("Schema"), "{checks:?}");
+        }
+        assert_eq!(each, whole, "{}", branch.name);
+        assert_eq!(each_exempt, whole_exempt, "{}", branch.name);
+    }
+}

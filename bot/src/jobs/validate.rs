@@ -1,12 +1,14 @@
 //! `validate`: which branches, where their renders are read, and the checks that need the
 //! chart index (`kubeVersion`, caps). The checks themselves live in [`crate::validate`].
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::JobError;
 use crate::config::{self, LoadedBundle, TrainBranch};
 use crate::upstream::SkipReason;
-use crate::validate::{check_branch, BundleRender, Check, Finding, Severity};
+use crate::validate::{check_branch, Check, Finding, Severity};
 use crate::workspace::{blocking, Origin, Workspace};
 
 /// What `validate` is asked to check.
@@ -73,7 +75,7 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
             exemptions: Vec::new(),
         });
     }
-    let bundles = files.bundles;
+    let mut bundles = files.bundles;
     let mut findings: Vec<Finding> = bundles
         .problems
         .iter()
@@ -89,42 +91,98 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
     for lb in &bundles.loaded {
         findings.extend(chart_admits(ws, lb, branch).await);
     }
-    let loaded = bundles.loaded.clone();
-    let parsed = blocking(move || Ok(crate::validate::parse_renders(&loaded))).await?;
+    // The branch is held as siblings (each render without its CRDs, which are kept compact),
+    // then each bundle is read again whole and checked in that context, one at a time: a
+    // branch's CRDs parsed are several times its text, and a train may have a hundred addons.
+    let loaded = std::mem::take(&mut bundles.loaded);
+    let siblings = Arc::new(blocking(move || Ok(crate::validate::parse_siblings(&loaded))).await?);
+    let policy_files = bundles.policies.clone();
+    let policies =
+        Arc::new(blocking(move || Ok(crate::validate::Policies::load(&policy_files))).await?);
+    let mut schemas_missing = None;
     if let Some(schemas) = ws.schemas() {
-        let renders = parsed.iter().filter_map(|(_, m)| m.as_ref().ok());
+        let others = siblings
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| &s.objects);
         if let Err(e) = schemas
-            .prepare(ws.fetcher(), branch.kubernetes, renders)
+            .prepare(ws.fetcher(), branch.kubernetes, others)
             .await
         {
-            findings.push(Finding::branch_wide(Severity::Error, Check::Schemas, e));
+            schemas_missing = Some(e);
         }
     }
-    let (schemas, branch_c) = (ws.schemas().cloned(), branch.clone());
-    let policy_files = bundles.policies.clone();
-    let (objects, mut checked, exemptions) = blocking(move || {
-        let renders: Vec<BundleRender<'_>> = parsed
-            .iter()
-            .map(|(b, m)| BundleRender {
-                bundle: b,
-                manifests: m.as_ref().map_err(Clone::clone),
-                crds: &[],
+    let mut objects = 0;
+    let mut exemptions = Vec::new();
+    // No bundle still has a branch to check (schemas, policy files).
+    let passes: Vec<Option<usize>> = if siblings.is_empty() {
+        vec![None]
+    } else {
+        (0..siblings.len()).map(Some).collect()
+    };
+    for (pass, index) in passes.into_iter().enumerate() {
+        let own = match index {
+            Some(i) => {
+                let (s, tree) = (siblings.clone(), files.tree.clone());
+                let own = blocking(move || {
+                    let lb = &s[i].0;
+                    let text = match &tree {
+                        Some(t) => t
+                            .read(&lb.bundle.rendered_file())
+                            .map_err(|e| e.to_string()),
+                        None => Ok(None),
+                    };
+                    Ok(text.and_then(|t| crate::validate::parse_render(lb, t.as_deref())))
+                })
+                .await?;
+                if let (Some(schemas), Ok(m), None) = (ws.schemas(), &own, &schemas_missing) {
+                    if let Err(e) = schemas.prepare(ws.fetcher(), branch.kubernetes, [m]).await {
+                        schemas_missing = Some(e);
+                    }
+                }
+                Some((i, own))
+            }
+            None => None,
+        };
+        let (s, p, schemas, b) = (
+            siblings.clone(),
+            policies.clone(),
+            ws.schemas().cloned(),
+            branch.clone(),
+        );
+        let (count, mut checked, mut exempt) = blocking(move || {
+            let store = schemas.as_deref().map(|s| s.store());
+            Ok(match &own {
+                Some((i, own)) => {
+                    let addon = s[*i].0.bundle.name.to_string();
+                    let (f, e) = crate::validate::check_bundle(
+                        &b,
+                        &s,
+                        &addon,
+                        own.as_ref().map_err(Clone::clone),
+                        store,
+                        &p,
+                        pass == 0,
+                    );
+                    (own.as_ref().map_or(0, |m| m.len()), f, e)
+                }
+                None => {
+                    let mut f = check_branch(&b, &[], store);
+                    let (mut pf, e) = crate::validate::check_policies(&p, &[]);
+                    f.append(&mut pf);
+                    (0, f, e)
+                }
             })
-            .collect();
-        let objects = renders
-            .iter()
-            .filter_map(|r| r.manifests.as_ref().ok())
-            .map(|m| m.len())
-            .sum::<usize>();
-        let store = schemas.as_deref().map(|s| s.store());
-        let mut checked = check_branch(&branch_c, &renders, store);
-        let policies = crate::validate::Policies::load(&policy_files);
-        let (mut policy, exemptions) = crate::validate::check_policies(&policies, &renders);
-        checked.append(&mut policy);
-        Ok((objects, checked, exemptions))
-    })
-    .await?;
-    findings.append(&mut checked);
+        })
+        .await?;
+        objects += count;
+        findings.append(&mut checked);
+        exemptions.append(&mut exempt);
+    }
+    if let Some(e) = schemas_missing {
+        findings.push(Finding::branch_wide(Severity::Error, Check::Schemas, e));
+    }
+    let parsed_bundles = siblings.len();
     findings.sort();
     let errors = findings
         .iter()
@@ -134,7 +192,7 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
         branch: name,
         kubernetes: branch.kubernetes.to_string(),
         from: Some(files.origin.label()),
-        bundles: bundles.loaded.len(),
+        bundles: parsed_bundles,
         objects,
         errors,
         warnings: findings.len() - errors,

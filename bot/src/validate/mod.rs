@@ -206,23 +206,7 @@ pub fn check_change(
     schemas: Option<&SchemaStore>,
     policies: Option<&Policies>,
 ) -> Verdict {
-    let renders: Vec<BundleRender<'_>> = siblings
-        .iter()
-        .map(|(b, s)| {
-            if b.bundle.name.as_str() == addon {
-                return BundleRender {
-                    bundle: b,
-                    manifests: Ok(new),
-                    crds: &[],
-                };
-            }
-            BundleRender {
-                bundle: b,
-                manifests: s.as_ref().map(|s| &s.objects).map_err(Clone::clone),
-                crds: s.as_ref().map_or(&[], |s| &s.crds),
-            }
-        })
-        .collect();
+    let renders = in_context(siblings, addon, Ok(new));
     // The change's own findings, and whether schemas could be used at all (a missing schema
     // set is the branch's problem, not this PR's: a warning here, an error in `validate`).
     let mut findings: Vec<Finding> = check_branch_for(branch, &renders, schemas, Some(addon))
@@ -254,6 +238,65 @@ pub fn check_change(
     let mut v = verdict(branch, &findings, with_schemas);
     v.exemptions = exemptions.iter().map(exemption_line).collect();
     v
+}
+
+/// The branch's renders with `addon`'s replaced by `own` (whole, CRDs and all); the others as
+/// their [`Sibling`]s hold them.
+fn in_context<'a>(
+    siblings: &'a SiblingRenders,
+    addon: &str,
+    own: Result<&'a Manifests, String>,
+) -> Vec<BundleRender<'a>> {
+    let mut own = Some(own);
+    siblings
+        .iter()
+        .map(|(b, s)| {
+            if b.bundle.name.as_str() == addon {
+                if let Some(own) = own.take() {
+                    return BundleRender {
+                        bundle: b,
+                        manifests: own,
+                        crds: &[],
+                    };
+                }
+            }
+            BundleRender {
+                bundle: b,
+                manifests: s.as_ref().map(|s| &s.objects).map_err(Clone::clone),
+                crds: s.as_ref().map_or(&[], |s| &s.crds),
+            }
+        })
+        .collect()
+}
+
+/// What `validate` finds about bundle `addon` of a branch held as [`SiblingRenders`], given
+/// its whole render `own` (read again), with the policies' exemptions for it; with
+/// `branch_wide`, also the findings about the branch as a whole (the same in every bundle's
+/// pass, so taken from one). Run once per bundle, a branch never holds more than one render
+/// with its CRDs parsed. The policies' inventory holds the other bundles without their CRDs.
+pub fn check_bundle(
+    branch: &TrainBranch,
+    siblings: &SiblingRenders,
+    addon: &str,
+    own: Result<&Manifests, String>,
+    schemas: Option<&SchemaStore>,
+    policies: &Policies,
+    branch_wide: bool,
+) -> (Vec<Finding>, Vec<Exemption>) {
+    let renders = in_context(siblings, addon, own);
+    let keep =
+        |f: &Finding| f.bundle.as_deref() == Some(addon) || (branch_wide && f.bundle.is_none());
+    let mut findings: Vec<Finding> = check_branch_for(branch, &renders, schemas, Some(addon))
+        .into_iter()
+        .filter(keep)
+        .collect();
+    let (policy_findings, exemptions) = policy::check(policies, &renders, Some(addon));
+    findings.extend(policy_findings.into_iter().filter(keep));
+    let exemptions = exemptions
+        .into_iter()
+        .filter(|e| e.bundle == addon)
+        .collect();
+    (findings, exemptions)
 }
 
 /// The policies' findings and the accepted exemptions for a whole branch (`validate`).
@@ -309,7 +352,12 @@ pub fn parse_siblings(bundles: &[LoadedBundle]) -> SiblingRenders {
 
 /// `b`'s committed render, parsed.
 pub fn parse_committed(b: &LoadedBundle) -> Result<Manifests, String> {
-    match &b.rendered {
+    parse_render(b, b.rendered.as_deref())
+}
+
+/// `text`, `b`'s committed render read from its tree, parsed.
+pub fn parse_render(b: &LoadedBundle, text: Option<&str>) -> Result<Manifests, String> {
+    match text {
         Some(text) => Manifests::parse(text).map_err(|e| e.to_string()),
         None => Err(format!(
             "no committed render at {}; run `ake-bot render`",
