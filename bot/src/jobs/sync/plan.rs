@@ -240,9 +240,9 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     let mut main = Some(main);
-    // Not-cut branches all plan from the same work tree: read once, shared, never copied
-    // (its renders are megabytes per addon).
-    let mut worktree: Option<Arc<crate::config::Bundles>> = None;
+    // Not-cut branches all plan from the same work tree: read, parsed and identified once,
+    // shared, never copied (its renders are megabytes per addon).
+    let mut worktree: Option<Arc<Siblings>> = None;
     let mut tasks = tokio::task::JoinSet::new();
     for branch in &branches {
         // One branch at a time: the previous branch's parsed renders (validation in context)
@@ -257,18 +257,21 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
                 ws.branch_files(branch).await?
             }
         };
-        let bundles = if files.origin == Origin::NotCut {
+        let siblings = if files.origin == Origin::NotCut {
             // A branch git does not have yet is planned from the work tree's bundles, with the
             // current pin rendered for its minor as the baseline.
             match &worktree {
                 Some(w) => w.clone(),
                 None => worktree
-                    .insert(Arc::new(ws.worktree_bundles().await?))
+                    .insert(Siblings::new(ws.worktree_bundles().await?))
                     .clone(),
             }
         } else {
-            Arc::new(files.bundles)
+            // Not held while a cut branch holds its own (read again if another comes).
+            worktree = None;
+            Siblings::new(files.bundles)
         };
+        let bundles = &siblings.bundles;
         for p in bundles.problems.iter().filter(|p| req.takes(&p.dir)) {
             for e in &p.errors {
                 out.problems
@@ -278,13 +281,6 @@ pub async fn plan(ws: &Arc<Workspace>, req: &SyncRequest) -> Result<SyncPlan, Jo
         let picked: Vec<usize> = (0..bundles.loaded.len())
             .filter(|&i| req.takes(bundles.loaded[i].bundle.name.as_str()))
             .collect();
-        // Parsed once per branch, by whichever job needs it first, while others still render.
-        let siblings = Arc::new(Siblings {
-            bundles,
-            parsed: tokio::sync::OnceCell::new(),
-            policies: tokio::sync::OnceCell::new(),
-            identity: tokio::sync::OnceCell::new(),
-        });
         for index in picked {
             let lb = &siblings.bundles.loaded[index];
             let approved = req
@@ -438,13 +434,23 @@ fn route(ws: &Workspace, plan: &mut SyncPlan) {
 
 /// A branch's bundles and, once a job asks, their parsed renders.
 struct Siblings {
-    bundles: Arc<crate::config::Bundles>,
+    bundles: crate::config::Bundles,
     parsed: tokio::sync::OnceCell<Arc<SiblingRenders>>,
     policies: tokio::sync::OnceCell<Arc<crate::validate::Policies>>,
     identity: tokio::sync::OnceCell<String>,
 }
 
 impl Siblings {
+    /// Parsed once, by whichever job needs it first, while others still render.
+    fn new(bundles: crate::config::Bundles) -> Arc<Siblings> {
+        Arc::new(Siblings {
+            bundles,
+            parsed: tokio::sync::OnceCell::new(),
+            policies: tokio::sync::OnceCell::new(),
+            identity: tokio::sync::OnceCell::new(),
+        })
+    }
+
     /// A digest of everything validation in context reads from the branch: every bundle's
     /// definition, committed render and e2e fixtures, and the policies.
     async fn identity(&self) -> Result<String, String> {
