@@ -112,77 +112,51 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
             schemas_missing = Some(e);
         }
     }
-    let mut objects = 0;
-    let mut exemptions = Vec::new();
-    // No bundle still has a branch to check (schemas, policy files).
-    let passes: Vec<Option<usize>> = if siblings.is_empty() {
-        vec![None]
-    } else {
-        (0..siblings.len()).map(Some).collect()
-    };
-    for (pass, index) in passes.into_iter().enumerate() {
-        let own = match index {
-            Some(i) => {
-                let (s, tree) = (siblings.clone(), files.tree.clone());
-                let own = blocking(move || {
-                    let lb = &s[i].0;
-                    let text = match &tree {
-                        Some(t) => t
-                            .read(&lb.bundle.rendered_file())
-                            .map_err(|e| e.to_string()),
-                        None => Ok(None),
-                    };
-                    Ok(text.and_then(|t| crate::validate::parse_render(lb, t.as_deref())))
-                })
-                .await?;
-                if let (Some(schemas), Ok(m), None) = (ws.schemas(), &own, &schemas_missing) {
-                    if let Err(e) = schemas.prepare(ws.fetcher(), branch.kubernetes, [m]).await {
-                        schemas_missing = Some(e);
-                    }
-                }
-                Some((i, own))
+    let (mut objects, mut exemptions) = (0, Vec::new());
+    if siblings.is_empty() {
+        // No bundle: still the branch's own findings (schemas, policy files).
+        let (p, schemas, b) = (policies.clone(), ws.schemas().cloned(), branch.clone());
+        let mut checked = blocking(move || {
+            let mut f = check_branch(&b, &[], schemas.as_deref().map(|s| s.store()));
+            f.append(&mut crate::validate::check_policies(&p, &[]).0);
+            Ok(f)
+        })
+        .await?;
+        findings.append(&mut checked);
+    }
+    for i in 0..siblings.len() {
+        let (s, tree) = (siblings.clone(), files.tree.clone());
+        let own = blocking(move || Ok(read_render(tree.as_ref(), &s[i].0))).await?;
+        if let (Some(schemas), Ok(m), None) = (ws.schemas(), &own, &schemas_missing) {
+            if let Err(e) = schemas.prepare(ws.fetcher(), branch.kubernetes, [m]).await {
+                schemas_missing = Some(e);
             }
-            None => None,
-        };
+        }
+        objects += own.as_ref().map_or(0, |m| m.len());
         let (s, p, schemas, b) = (
             siblings.clone(),
             policies.clone(),
             ws.schemas().cloned(),
             branch.clone(),
         );
-        let (count, mut checked, mut exempt) = blocking(move || {
-            let store = schemas.as_deref().map(|s| s.store());
-            Ok(match &own {
-                Some((i, own)) => {
-                    let addon = s[*i].0.bundle.name.to_string();
-                    let (f, e) = crate::validate::check_bundle(
-                        &b,
-                        &s,
-                        &addon,
-                        own.as_ref().map_err(Clone::clone),
-                        store,
-                        &p,
-                        pass == 0,
-                    );
-                    (own.as_ref().map_or(0, |m| m.len()), f, e)
-                }
-                None => {
-                    let mut f = check_branch(&b, &[], store);
-                    let (mut pf, e) = crate::validate::check_policies(&p, &[]);
-                    f.append(&mut pf);
-                    (0, f, e)
-                }
-            })
+        let (mut checked, mut exempt) = blocking(move || {
+            Ok(crate::validate::check_bundle(
+                &b,
+                &s,
+                s[i].0.bundle.name.as_str(),
+                own.as_ref().map_err(Clone::clone),
+                schemas.as_deref().map(|s| s.store()),
+                &p,
+                i == 0,
+            ))
         })
         .await?;
-        objects += count;
         findings.append(&mut checked);
         exemptions.append(&mut exempt);
     }
     if let Some(e) = schemas_missing {
         findings.push(Finding::branch_wide(Severity::Error, Check::Schemas, e));
     }
-    let parsed_bundles = siblings.len();
     findings.sort();
     let errors = findings
         .iter()
@@ -192,13 +166,27 @@ async fn validate_branch(ws: &Workspace, branch: &TrainBranch) -> Result<BranchR
         branch: name,
         kubernetes: branch.kubernetes.to_string(),
         from: Some(files.origin.label()),
-        bundles: parsed_bundles,
+        bundles: siblings.len(),
         objects,
         errors,
         warnings: findings.len() - errors,
         findings,
         exemptions,
     })
+}
+
+/// `lb`'s committed render read again from the branch's `tree`, parsed whole.
+fn read_render(
+    tree: Option<&crate::git::Tree>,
+    lb: &LoadedBundle,
+) -> Result<crate::manifest::Manifests, String> {
+    let text = match tree {
+        Some(t) => t
+            .read(&lb.bundle.rendered_file())
+            .map_err(|e| e.to_string())?,
+        None => None,
+    };
+    crate::validate::parse_render(lb, text.as_deref())
 }
 
 /// The pinned chart against the branch: its `kubeVersion`, and the branch's cap.
