@@ -135,3 +135,40 @@ fn cert_manager_14_to_16_is_additive_only() {
     }
     assert!(!md.stdout.contains("breaking change"), "{}", md.stdout);
 }
+
+/// A third pair, from a GitHub release asset rather than a chart: the CRDs gain CEL rules and
+/// versions, three CRDs arrive, and nothing is removed. The same rules' independent
+/// implementation (`fixtures/crd-review/oracle.py`) agrees on every breaking and additive line
+/// but the deliberate `none → atomic` difference.
+#[test]
+fn gateway_api_1_2_to_1_5_names_its_cel_rules_and_new_versions() {
+    let (repo, cache) = bumped("gateway-api", "v1.5.1");
+    let lines = classified(&repo, cache.path(), "gateway-api");
+    for line in [
+        // `spec.rules` had no minItems in v1.2.1 and has `minItems: 1` in v1.5.1.
+        "httproutes.gateway.networking.k8s.io breaking v1 spec.rules: minItems tightened: none → 1",
+        "gateways.gateway.networking.k8s.io breaking v1 spec.listeners: CEL rule added: `self.all(l, (l.protocol == 'TLS' ? has(l.tls) && has(l.tls.mode) && l.tls.mode != '' : true))`",
+        // ReferenceGrant gains a served v1 (v1beta1 stays the storage version).
+        "referencegrants.gateway.networking.k8s.io additive v1 -: version added",
+        "tlsroutes.gateway.networking.k8s.io additive - -: CRD added (versions v1)",
+    ] {
+        assert!(lines.iter().any(|l| l == line), "{line} in {lines:#?}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("none → atomic")),
+        "{lines:#?}"
+    );
+    insta::assert_snapshot!("crd-changes-gateway-api", lines.join("\n"));
+    let md = ake_bot(
+        &repo,
+        cache.path(),
+        &["diff", "before", "after", "--output", "markdown"],
+    );
+    for line in [
+        "- `referencegrants.gateway.networking.k8s.io`: additive only (1 change)",
+        "- `gateways.gateway.networking.k8s.io`: breaking (8 breaking, 18 additive)",
+        "- `listenersets.gateway.networking.k8s.io`: added",
+    ] {
+        assert!(md.stdout.contains(line), "{line} in:\n{}", md.stdout);
+    }
+}

@@ -62,6 +62,9 @@ fn text(d: &TagDiff) -> String {
             for l in report::crd::lines(c, crate::manifest::Impact::Breaking) {
                 out.line(format!("                 breaking {l}"));
             }
+            for l in report::crd::notice_lines(c) {
+                out.line(format!("                 notice   {l}"));
+            }
         }
         for r in &s.rbac {
             out.line(format!("      rbac     {r}"));

@@ -96,6 +96,13 @@ impl CrdChange {
         self.breaking().next().is_some()
     }
 
+    /// Cosmetic changes a reviewer should read all the same: versions newly deprecated.
+    pub fn notices(&self) -> impl Iterator<Item = &SchemaChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.impact == Impact::Cosmetic && !c.what.starts_with(DESCRIPTIONS))
+    }
+
     /// The one-line verdict for the CRD: what a reviewer needs before the details.
     pub fn verdict(&self) -> &'static str {
         match self.change {
@@ -106,6 +113,7 @@ impl CrdChange {
             CrdDelta::Changed if self.is_breaking() => "breaking",
             CrdDelta::Changed if self.additive().next().is_some() => "additive only",
             CrdDelta::Changed if self.changes.is_empty() => "metadata only",
+            CrdDelta::Changed if self.notices().next().is_some() => "deprecation only",
             CrdDelta::Changed => "descriptions only",
         }
     }
@@ -264,6 +272,9 @@ pub fn compare(old: &Value, new: &Value) -> Vec<SchemaChange> {
     out
 }
 
+/// How the count of cosmetic changes of a version begins; other cosmetic changes are notices.
+const DESCRIPTIONS: &str = "descriptions or other text changed";
+
 /// Lower bounds (a larger value is tighter) and upper bounds (a smaller value is tighter).
 const LOWER: [&str; 4] = ["minimum", "minLength", "minItems", "minProperties"];
 const UPPER: [&str; 4] = ["maximum", "maxLength", "maxItems", "maxProperties"];
@@ -302,6 +313,19 @@ impl Walk {
         }
     }
 
+    /// A cosmetic change a reviewer should still read (a version deprecated), listed on its
+    /// own rather than counted with the descriptions.
+    fn notice(&mut self, what: &str) {
+        self.out.push(SchemaChange {
+            impact: Impact::Cosmetic,
+            version: self.version.clone(),
+            path: String::new(),
+            what: what.to_string(),
+            which: "is deprecated".into(),
+            when_unset: false,
+        });
+    }
+
     fn flush_cosmetic(&mut self) {
         if self.cosmetic > 0 {
             let n = std::mem::take(&mut self.cosmetic);
@@ -310,7 +334,7 @@ impl Walk {
                 version: self.version.clone(),
                 path: String::new(),
                 what: format!(
-                    "descriptions or other text changed ({n} place{})",
+                    "{DESCRIPTIONS} ({n} place{})",
                     if n == 1 { "" } else { "s" }
                 ),
                 which: "has new descriptions".into(),
@@ -319,83 +343,180 @@ impl Walk {
         }
     }
 
+    /// Everything of the CRD but its versions. Every field of `spec` is looked at, so a field
+    /// this does not know counts as breaking rather than going unseen.
     fn crd_level(&mut self, old: &Value, new: &Value) {
-        let s = |v: &Value, p: &str| v.pointer(p).cloned().unwrap_or(Value::Null);
-        let (sa, sb) = (s(old, "/spec/scope"), s(new, "/spec/scope"));
-        if sa != sb {
-            self.push(
-                Impact::Breaking,
-                "",
-                &format!("scope changed: {} → {}", show(&sa), show(&sb)),
-                &format!("changes scope ({} → {})", show(&sa), show(&sb)),
+        let empty = Map::new();
+        let spec = |v: &'_ Value| {
+            v.get("spec")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_else(|| empty.clone())
+        };
+        let (sa, sb) = (spec(old), spec(new));
+        let keys: BTreeSet<&str> = sa.keys().chain(sb.keys()).map(String::as_str).collect();
+        for k in keys {
+            let (a, b) = (
+                sa.get(k).unwrap_or(&Value::Null),
+                sb.get(k).unwrap_or(&Value::Null),
             );
-        }
-        for field in ["kind", "listKind", "singular"] {
-            let p = format!("/spec/names/{field}");
-            let (a, b) = (s(old, &p), s(new, &p));
-            if a != b {
-                self.push(
+            // Unset is false.
+            let off = |v: &Value| !v.as_bool().unwrap_or(false);
+            if a == b || (k == "preserveUnknownFields" && off(a) && off(b)) {
+                continue;
+            }
+            match k {
+                // The group is part of the CRD's name, so it cannot differ here; versions are
+                // compared one by one by the caller.
+                "group" | "versions" => {}
+                "scope" => self.push(
                     Impact::Breaking,
                     "",
-                    &format!("names.{field} changed: {} → {}", show(&a), show(&b)),
-                    &format!("changes names.{field} ({} → {})", show(&a), show(&b)),
-                );
+                    &format!("scope changed: {} → {}", show(a), show(b)),
+                    &format!("changes scope ({} → {})", show(a), show(b)),
+                ),
+                "names" => self.names(a, b),
+                "conversion" => self.push(
+                    Impact::Breaking,
+                    "",
+                    "conversion settings changed",
+                    "converts between versions differently",
+                ),
+                // Turning it off prunes what the schemas do not name.
+                "preserveUnknownFields" if !off(a) => self.push(
+                    Impact::Breaking,
+                    "",
+                    "preserveUnknownFields turned off: fields the schema does not name are pruned",
+                    "now prunes fields its schema does not name",
+                ),
+                "preserveUnknownFields" => self.push(
+                    Impact::Additive,
+                    "",
+                    "preserveUnknownFields turned on: unknown fields are kept",
+                    "now keeps unknown fields",
+                ),
+                _ => self.push(
+                    Impact::Breaking,
+                    "",
+                    &format!("spec.{k} changed"),
+                    &format!("has a spec.{k} that changed"),
+                ),
             }
-        }
-        for field in ["shortNames", "categories"] {
-            let p = format!("/spec/names/{field}");
-            if s(old, &p) != s(new, &p) {
-                self.push(Impact::Cosmetic, "", "", "");
-            }
-        }
-        if s(old, "/spec/conversion") != s(new, "/spec/conversion") {
-            self.push(
-                Impact::Breaking,
-                "",
-                "conversion settings changed",
-                "converts between versions differently",
-            );
         }
     }
 
-    /// Everything of a version served on both sides but its schema.
+    /// `spec.names`: the kind and its list and singular names are how clients and manifests
+    /// name the resource; short names and categories only help `kubectl get`.
+    fn names(&mut self, old: &Value, new: &Value) {
+        let keys: BTreeSet<&str> = [old, new]
+            .iter()
+            .filter_map(|v| v.as_object())
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect();
+        for field in keys {
+            let (a, b) = (
+                old.get(field).unwrap_or(&Value::Null),
+                new.get(field).unwrap_or(&Value::Null),
+            );
+            if a == b {
+                continue;
+            }
+            if matches!(field, "shortNames" | "categories") {
+                self.push(Impact::Cosmetic, "", "", "");
+            } else {
+                self.push(
+                    Impact::Breaking,
+                    "",
+                    &format!("names.{field} changed: {} → {}", show(a), show(b)),
+                    &format!("changes names.{field} ({} → {})", show(a), show(b)),
+                );
+            }
+        }
+    }
+
+    /// Everything of a version served on both sides but its schema. Every field is looked at,
+    /// so one this does not know counts as breaking rather than going unseen.
     fn version_level(&mut self, a: &Value, b: &Value) {
+        let keys: BTreeSet<&str> = [a, b]
+            .iter()
+            .filter_map(|v| v.as_object())
+            .flat_map(|m| m.keys().map(String::as_str))
+            .collect();
+        for k in keys {
+            let (x, y) = (a.get(k), b.get(k));
+            if x == y {
+                continue;
+            }
+            match k {
+                // Compared by the caller.
+                "name" | "served" | "storage" | "schema" => {}
+                "deprecated" | "deprecationWarning" => {}
+                "subresources" => self.subresources(x, y),
+                // How `kubectl get` prints and which fields select: nothing stored changes.
+                "additionalPrinterColumns" | "selectableFields" => {
+                    self.push(Impact::Cosmetic, "", "", "")
+                }
+                _ => self.push(
+                    Impact::Breaking,
+                    "",
+                    &format!("{k} changed"),
+                    &format!("has a {k} that changed"),
+                ),
+            }
+        }
         if !flag(a, "deprecated") && flag(b, "deprecated") {
+            let warning = b
+                .get("deprecationWarning")
+                .and_then(Value::as_str)
+                .map(|w| format!(": {w}"))
+                .unwrap_or_default();
+            self.notice(&format!("now deprecated{warning}"));
+        } else if a.get("deprecationWarning") != b.get("deprecationWarning") {
             self.push(Impact::Cosmetic, "", "", "");
         }
-        if a.get("deprecationWarning") != b.get("deprecationWarning") {
-            self.push(Impact::Cosmetic, "", "", "");
+    }
+
+    /// The status and scale subresources: what is written through them, and what an
+    /// autoscaler or `kubectl scale` reaches.
+    fn subresources(&mut self, a: Option<&Value>, b: Option<&Value>) {
+        let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned();
+        for k in ["status", "scale"] {
+            let (x, y) = (get(a, k), get(b, k));
+            match (&x, &y) {
+                (Some(_), None) => self.push(
+                    Impact::Breaking,
+                    "",
+                    &format!("{k} subresource removed"),
+                    &format!("loses its {k} subresource"),
+                ),
+                (None, Some(_)) => self.push(
+                    Impact::Additive,
+                    "",
+                    &format!("{k} subresource added"),
+                    &format!("gains a {k} subresource"),
+                ),
+                (Some(x), Some(y)) if x != y => self.push(
+                    Impact::Breaking,
+                    "",
+                    &format!("{k} subresource changed: {} → {}", show(x), show(y)),
+                    &format!("has a {k} subresource that changed"),
+                ),
+                _ => {}
+            }
         }
-        let status = |v: &Value| v.pointer("/subresources/status").is_some();
-        match (status(a), status(b)) {
-            (true, false) => self.push(
+        let others = |v: Option<&Value>| {
+            let mut m = v.and_then(Value::as_object).cloned().unwrap_or_default();
+            m.remove("status");
+            m.remove("scale");
+            m
+        };
+        if others(a) != others(b) {
+            self.push(
                 Impact::Breaking,
                 "",
-                "status subresource removed",
-                "has its status written through a subresource that is removed",
-            ),
-            (false, true) => self.push(
-                Impact::Additive,
-                "",
-                "status subresource added",
-                "gains a status subresource",
-            ),
-            _ => {}
-        }
-        let without_status = |v: &Value| {
-            let mut s = v.get("subresources").cloned().unwrap_or(Value::Null);
-            if let Some(m) = s.as_object_mut() {
-                m.remove("status");
-            }
-            s
-        };
-        if without_status(a) != without_status(b) {
-            self.push(Impact::Cosmetic, "", "", "");
-        }
-        for k in ["additionalPrinterColumns", "selectableFields"] {
-            if a.get(k) != b.get(k) {
-                self.push(Impact::Cosmetic, "", "", "");
-            }
+                "subresources changed",
+                "has subresources that changed",
+            );
         }
     }
 
@@ -1101,6 +1222,62 @@ mod tests {
                 "Cosmetic v1 -: descriptions or other text changed (1 place)",
             ]
         );
+    }
+
+    #[test]
+    fn every_field_of_the_crd_and_its_versions_is_looked_at() {
+        let old = crd(json!({"type": "object"}));
+        let mut new = old.clone();
+        new["spec"]["preserveUnknownFields"] = json!(false);
+        new["spec"]["names"]["shortNames"] = json!(["wd"]);
+        new["spec"]["names"]["listKind"] = json!("Widgets");
+        new["spec"]["futureField"] = json!({"x": 1});
+        let v = &mut new["spec"]["versions"][0];
+        v["subresources"] = json!({"scale": {"specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas"}});
+        v["futureVersionField"] = json!(true);
+        assert_eq!(
+            changes(old.clone(), new.clone()),
+            [
+                "Breaking - -: names.listKind changed: WidgetList → Widgets",
+                "Breaking - -: spec.futureField changed",
+                "Breaking v1 -: futureVersionField changed",
+                "Additive v1 -: scale subresource added",
+                "Cosmetic - -: descriptions or other text changed (1 place)",
+            ]
+        );
+        // Turning preserveUnknownFields off prunes; the scale subresource going away leaves
+        // autoscalers and `kubectl scale` without a target.
+        let mut kept = old.clone();
+        kept["spec"]["preserveUnknownFields"] = json!(true);
+        let mut scaled = old;
+        scaled["spec"]["versions"][0]["subresources"] =
+            new["spec"]["versions"][0]["subresources"].clone();
+        let mut pruned = scaled.clone();
+        pruned["spec"]["versions"][0]["subresources"] = json!({});
+        assert_eq!(
+            changes(kept.clone(), crd(json!({"type": "object"}))),
+            ["Breaking - -: preserveUnknownFields turned off: fields the schema does not name are pruned"]
+        );
+        assert_eq!(
+            changes(scaled, pruned),
+            ["Breaking v1 -: scale subresource removed"]
+        );
+    }
+
+    #[test]
+    fn a_version_newly_deprecated_is_a_notice_not_a_count() {
+        let old = crd(json!({"type": "object"}));
+        let mut new = old.clone();
+        new["spec"]["versions"][0]["deprecated"] = json!(true);
+        new["spec"]["versions"][0]["deprecationWarning"] = json!("use example.com/v2");
+        assert_eq!(
+            changes(old.clone(), new.clone()),
+            ["Cosmetic v1 -: now deprecated: use example.com/v2"]
+        );
+        let c = classify(Some(&object(old)), Some(&object(new))).unwrap();
+        assert_eq!(c.verdict(), "deprecation only");
+        assert_eq!(c.notices().count(), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! change, with its paths, and the branch's custom resources they touch), then one verdict per
 //! CRD (`additive only`, `descriptions only`, ...), then the additive changes, collapsed.
 
-use crate::manifest::{CrdChange, Impact};
+use crate::manifest::{CrdChange, Impact, SchemaChange};
 
 /// Markdown, or "" when no CRD changed. `objects`: lines naming the branch's own custom
 /// resources a breaking change touches (`validate`'s view), listed under the breaking changes.
@@ -37,6 +37,22 @@ pub fn section(crds: &[CrdChange], objects: &[String]) -> String {
     }
     for c in crds {
         m.push_str(&format!("- {}\n", verdict_line(c)));
+    }
+    let notices: Vec<String> = crds
+        .iter()
+        .flat_map(|c| {
+            notice_lines(c)
+                .into_iter()
+                .map(|l| format!("`{}` {l}", c.crd))
+        })
+        .collect();
+    if !notices.is_empty() {
+        m.push_str(
+            "\nVersions newly deprecated (clients get a warning; nothing is rejected yet):\n\n",
+        );
+        for l in &notices {
+            m.push_str(&format!("- {l}\n"));
+        }
     }
     if !additive.is_empty() {
         m.push('\n');
@@ -80,11 +96,20 @@ fn grouped(crds: &[CrdChange], impact: Impact) -> Vec<String> {
 /// One CRD's changes of one impact, one line per versions and change: `` v1: now required at
 /// `spec.a`, `spec.b` `` (`: CRD removed …` for the CRD as a whole).
 pub fn lines(c: &CrdChange, impact: Impact) -> Vec<String> {
+    written(c.changes.iter().filter(|s| s.impact == impact))
+}
+
+/// One CRD's notices (versions newly deprecated), written as [`lines`] writes changes.
+pub fn notice_lines(c: &CrdChange) -> Vec<String> {
+    written(c.notices())
+}
+
+fn written<'a>(changes: impl Iterator<Item = &'a SchemaChange>) -> Vec<String> {
     let mut out = Vec::new();
     {
         // (path, what) → versions, then (versions, what) → paths, both in first-seen order.
         let mut versions: Vec<((&str, &str), Vec<&str>)> = Vec::new();
-        for s in c.changes.iter().filter(|s| s.impact == impact) {
+        for s in changes {
             let k = (s.path.as_str(), s.what.as_str());
             match versions.iter_mut().find(|(x, _)| *x == k) {
                 Some((_, vs)) => vs.extend(s.version.as_deref()),
@@ -121,5 +146,48 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::crd::CrdDelta;
+
+    fn change(impact: Impact, version: &str, path: &str, what: &str) -> SchemaChange {
+        SchemaChange {
+            impact,
+            version: Some(version.into()),
+            path: path.into(),
+            what: what.into(),
+            which: String::new(),
+            when_unset: false,
+        }
+    }
+
+    #[test]
+    fn a_deprecated_version_is_named_apart_from_the_description_count() {
+        let c = CrdChange {
+            crd: "widgets.example.com".into(),
+            group: "example.com".into(),
+            kind: "Widget".into(),
+            change: CrdDelta::Changed,
+            changes: vec![
+                change(Impact::Cosmetic, "v1beta1", "", "now deprecated: use v1"),
+                change(
+                    Impact::Cosmetic,
+                    "v1beta1",
+                    "",
+                    "descriptions or other text changed (3 places)",
+                ),
+            ],
+        };
+        let s = section(std::slice::from_ref(&c), &[]);
+        assert_eq!(
+            s,
+            "- `widgets.example.com`: deprecation only\n\nVersions newly deprecated (clients get \
+             a warning; nothing is rejected yet):\n\n- `widgets.example.com` v1beta1: now \
+             deprecated: use v1\n"
+        );
     }
 }
