@@ -173,6 +173,16 @@ async fn a_bump_merged_to_main_fans_out_to_exactly_the_branches_that_can_take_it
             "{}",
             pr.body
         );
+        // The branch's own re-render is classified as the sync PR's is: cert-manager's CRDs
+        // only gain fields, so nothing is listed as breaking and the label stays off.
+        assert!(
+            pr.body
+                .contains("CRD `certificates.cert-manager.io`: additive only"),
+            "{}",
+            pr.body
+        );
+        assert!(!pr.body.contains(" breaking "), "{}", pr.body);
+        assert!(!pr.labels.contains(&"crd-breaking".to_string()));
     }
     assert!(env
         .show(&h, "bundles/cert-manager/bundle.yaml")

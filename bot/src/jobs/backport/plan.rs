@@ -791,6 +791,13 @@ fn describe(old: &str, new: &str, bundle: &config::Bundle) -> (Vec<String>, Vec<
         );
     };
     let d = manifest::diff(&o, &n);
+    (summary_lines(&d), report::labels(bundle, &d))
+}
+
+/// The backport body's lines for one bundle: counts, images, each CRD's verdict followed by
+/// what a reviewer of this branch must read (every breaking change with its paths, versions
+/// newly deprecated; additive changes are only counted), RBAC.
+fn summary_lines(d: &manifest::ManifestDiff) -> Vec<String> {
     let mut lines = vec![format!(
         "{} added, {} removed, {} changed objects",
         d.added.len(),
@@ -798,19 +805,49 @@ fn describe(old: &str, new: &str, bundle: &config::Bundle) -> (Vec<String>, Vec<
         d.changed.len()
     )];
     lines.extend(d.summary.images.iter().map(|i| format!("image {i}")));
-    lines.extend(
-        d.summary
-            .crds
-            .iter()
-            .map(|c| format!("CRD {}", report::crd::verdict_line(c))),
-    );
+    for c in &d.summary.crds {
+        lines.push(format!("CRD {}", report::crd::verdict_line(c)));
+        let breaking = report::crd::lines(c, manifest::Impact::Breaking);
+        lines.extend(
+            breaking
+                .iter()
+                .map(|l| format!("CRD `{}` breaking {l}", c.crd)),
+        );
+        let notices = report::crd::notice_lines(c);
+        lines.extend(notices.iter().map(|l| format!("CRD `{}` {l}", c.crd)));
+    }
     lines.extend(d.summary.rbac.iter().map(|r| format!("RBAC {r}")));
-    (lines, report::labels(bundle, &d))
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backport_names_every_breaking_crd_change_and_counts_the_additive_ones() {
+        let crd = |props: &str, required: &str| {
+            format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                 metadata:\n  name: widgets.example.com\nspec:\n  group: example.com\n  \
+                 scope: Namespaced\n  names: {{kind: Widget, plural: widgets, singular: widget, \
+                 listKind: WidgetList}}\n  versions:\n  - name: v1\n    served: true\n    \
+                 storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+                 properties:\n          spec:\n            type: object\n            \
+                 required: [{required}]\n            properties: {{{props}}}\n"
+            )
+        };
+        let old = Manifests::parse(&crd("a: {type: string}", "")).unwrap();
+        let new = Manifests::parse(&crd("a: {type: string}, b: {type: string}", "a")).unwrap();
+        assert_eq!(
+            summary_lines(&manifest::diff(&old, &new)),
+            [
+                "0 added, 0 removed, 1 changed objects",
+                "CRD `widgets.example.com`: breaking (1 breaking, 1 additive)",
+                "CRD `widgets.example.com` breaking v1: now required at `spec.a`",
+            ]
+        );
+    }
 
     #[test]
     fn generated_files_and_the_train_stay_on_the_branch_side() {
