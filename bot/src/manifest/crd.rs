@@ -346,23 +346,15 @@ impl Walk {
     /// Everything of the CRD but its versions. Every field of `spec` is looked at, so a field
     /// this does not know counts as breaking rather than going unseen.
     fn crd_level(&mut self, old: &Value, new: &Value) {
-        let empty = Map::new();
-        let spec = |v: &'_ Value| {
-            v.get("spec")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_else(|| empty.clone())
-        };
-        let (sa, sb) = (spec(old), spec(new));
-        let keys: BTreeSet<&str> = sa.keys().chain(sb.keys()).map(String::as_str).collect();
-        for k in keys {
-            let (a, b) = (
-                sa.get(k).unwrap_or(&Value::Null),
-                sb.get(k).unwrap_or(&Value::Null),
-            );
+        let null = &Value::Null;
+        let (sa, sb) = (
+            old.get("spec").unwrap_or(null),
+            new.get("spec").unwrap_or(null),
+        );
+        for (k, a, b) in differing(sa, sb) {
             // Unset is false.
             let off = |v: &Value| !v.as_bool().unwrap_or(false);
-            if a == b || (k == "preserveUnknownFields" && off(a) && off(b)) {
+            if k == "preserveUnknownFields" && off(a) && off(b) {
                 continue;
             }
             match k {
@@ -408,19 +400,7 @@ impl Walk {
     /// `spec.names`: the kind and its list and singular names are how clients and manifests
     /// name the resource; short names and categories only help `kubectl get`.
     fn names(&mut self, old: &Value, new: &Value) {
-        let keys: BTreeSet<&str> = [old, new]
-            .iter()
-            .filter_map(|v| v.as_object())
-            .flat_map(|m| m.keys().map(String::as_str))
-            .collect();
-        for field in keys {
-            let (a, b) = (
-                old.get(field).unwrap_or(&Value::Null),
-                new.get(field).unwrap_or(&Value::Null),
-            );
-            if a == b {
-                continue;
-            }
+        for (field, a, b) in differing(old, new) {
             if matches!(field, "shortNames" | "categories") {
                 self.push(Impact::Cosmetic, "", "", "");
             } else {
@@ -437,16 +417,7 @@ impl Walk {
     /// Everything of a version served on both sides but its schema. Every field is looked at,
     /// so one this does not know counts as breaking rather than going unseen.
     fn version_level(&mut self, a: &Value, b: &Value) {
-        let keys: BTreeSet<&str> = [a, b]
-            .iter()
-            .filter_map(|v| v.as_object())
-            .flat_map(|m| m.keys().map(String::as_str))
-            .collect();
-        for k in keys {
-            let (x, y) = (a.get(k), b.get(k));
-            if x == y {
-                continue;
-            }
+        for (k, x, y) in differing(a, b) {
             match k {
                 // Compared by the caller.
                 "name" | "served" | "storage" | "schema" => {}
@@ -478,11 +449,10 @@ impl Walk {
 
     /// The status and scale subresources: what is written through them, and what an
     /// autoscaler or `kubectl scale` reaches.
-    fn subresources(&mut self, a: Option<&Value>, b: Option<&Value>) {
-        let get = |v: Option<&Value>, k: &str| v.and_then(|v| v.get(k)).cloned();
+    fn subresources(&mut self, a: &Value, b: &Value) {
         for k in ["status", "scale"] {
-            let (x, y) = (get(a, k), get(b, k));
-            match (&x, &y) {
+            let (x, y) = (a.get(k), b.get(k));
+            match (x, y) {
                 (Some(_), None) => self.push(
                     Impact::Breaking,
                     "",
@@ -504,8 +474,8 @@ impl Walk {
                 _ => {}
             }
         }
-        let others = |v: Option<&Value>| {
-            let mut m = v.and_then(Value::as_object).cloned().unwrap_or_default();
+        let others = |v: &Value| {
+            let mut m = v.as_object().cloned().unwrap_or_default();
             m.remove("status");
             m.remove("scale");
             m
@@ -942,6 +912,21 @@ fn abridged(rule: &str) -> String {
         Some((i, _)) => format!("{}…", &one[..i]),
         None => one,
     }
+}
+
+/// The fields of two objects whose values differ (an absent field reads as null), by name.
+fn differing<'v>(a: &'v Value, b: &'v Value) -> Vec<(&'v str, &'v Value, &'v Value)> {
+    let null = &Value::Null;
+    let names: BTreeSet<&str> = [a, b]
+        .iter()
+        .filter_map(|v| v.as_object())
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
+    names
+        .into_iter()
+        .map(|k| (k, a.get(k).unwrap_or(null), b.get(k).unwrap_or(null)))
+        .filter(|(_, x, y)| x != y)
+        .collect()
 }
 
 /// `.` for the root.
