@@ -4,13 +4,22 @@
 
 use crate::manifest::{CrdChange, Impact, SchemaChange};
 
+/// The most a CRD section may take, in bytes: a PR body has 65,536 characters for everything,
+/// and the section must leave room for the rest. Past it, the additive changes are cut first,
+/// then the objects touched, then the breaking changes, each with a line saying how many were
+/// left out and where the whole list is.
+const SECTION_LIMIT: usize = 40_000;
+
 /// Markdown, or "" when no CRD changed. `objects`: lines naming the branch's own custom
 /// resources a breaking change touches (`validate`'s view), listed under the breaking changes.
 pub fn section(crds: &[CrdChange], objects: &[String]) -> String {
+    section_within(crds, objects, SECTION_LIMIT)
+}
+
+fn section_within(crds: &[CrdChange], objects: &[String], limit: usize) -> String {
     if crds.is_empty() {
         return String::new();
     }
-    let mut m = String::new();
     let count = |i: Impact| -> usize {
         crds.iter()
             .map(|c| c.changes.iter().filter(|s| s.impact == i).count())
@@ -19,25 +28,6 @@ pub fn section(crds: &[CrdChange], objects: &[String]) -> String {
     let (nb, na) = (count(Impact::Breaking), count(Impact::Additive));
     let breaking = grouped(crds, Impact::Breaking);
     let additive = grouped(crds, Impact::Additive);
-    if !breaking.is_empty() {
-        m.push_str(&format!(
-            "**{nb} breaking change{}** for custom resources that already exist (they may be rejected, pruned or read differently):\n\n",
-            plural(nb)
-        ));
-        for l in &breaking {
-            m.push_str(&format!("- {l}\n"));
-        }
-        if !objects.is_empty() {
-            m.push_str("\nCustom resources on this branch that they touch:\n\n");
-            for o in objects {
-                m.push_str(&format!("- {o}\n"));
-            }
-        }
-        m.push('\n');
-    }
-    for c in crds {
-        m.push_str(&format!("- {}\n", verdict_line(c)));
-    }
     let notices: Vec<String> = crds
         .iter()
         .flat_map(|c| {
@@ -46,26 +36,76 @@ pub fn section(crds: &[CrdChange], objects: &[String]) -> String {
                 .map(|l| format!("`{}` {l}", c.crd))
         })
         .collect();
+    // The verdicts and notices are short and always shown: their room is set aside first.
+    let mut tail = String::new();
+    for c in crds {
+        tail.push_str(&format!("- {}\n", verdict_line(c)));
+    }
     if !notices.is_empty() {
-        m.push_str(
+        tail.push_str(
             "\nVersions newly deprecated (clients get a warning; nothing is rejected yet):\n\n",
         );
-        for l in &notices {
-            m.push_str(&format!("- {l}\n"));
-        }
+        tail.push_str(&bullets(&notices, usize::MAX));
     }
-    if !additive.is_empty() {
-        m.push('\n');
-        m.push_str(&format!(
-            "<details><summary>{na} additive change{} (new fields or versions, more values allowed, looser limits)</summary>\n\n",
+    // So is the additive list's frame, with room for its line saying what was left out.
+    let details = (!additive.is_empty()).then(|| {
+        format!(
+            "\n<details><summary>{na} additive change{} (new fields or versions, more values allowed, looser limits)</summary>\n\n",
             plural(na)
+        )
+    });
+    const CLOSE: &str = "\n</details>\n";
+    let frame = details.as_ref().map_or(0, |d| d.len() + CLOSE.len() + CUT);
+    let left = limit.saturating_sub(tail.len() + frame);
+    let mut m = String::new();
+    if !breaking.is_empty() {
+        m.push_str(&format!(
+            "**{nb} breaking change{}** for custom resources that already exist (they may be rejected, pruned or read differently):\n\n",
+            plural(nb)
         ));
-        for l in &additive {
-            m.push_str(&format!("- {l}\n"));
+        m.push_str(&bullets(&breaking, left.saturating_sub(m.len())));
+        const TOUCH: &str = "\nCustom resources on this branch that they touch:\n\n";
+        if !objects.is_empty() && left.saturating_sub(m.len()) > TOUCH.len() + CUT {
+            m.push_str(TOUCH);
+            m.push_str(&bullets(objects, left.saturating_sub(m.len())));
         }
-        m.push_str("\n</details>\n");
+        m.push('\n');
+    }
+    let room = left.saturating_sub(m.len()) + CUT;
+    m.push_str(&tail);
+    if let Some(d) = details {
+        m.push_str(&d);
+        m.push_str(&bullets(&additive, room));
+        m.push_str(CLOSE);
     }
     m
+}
+
+/// What the line saying how many were left out takes at most.
+const CUT: usize = 160;
+
+/// `- line` for each line while they fit in `room` bytes, then one line saying how many were
+/// left out.
+fn bullets(lines: &[String], room: usize) -> String {
+    let total: usize = lines.iter().map(|l| l.len() + 3).sum();
+    let room = if total <= room {
+        usize::MAX
+    } else {
+        room.saturating_sub(CUT)
+    };
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if out.len() + l.len() + 3 > room {
+            out.push_str(&format!(
+                "- … and {} more line{}, left out to fit GitHub's limit (`ake-bot diff BASE HEAD --output json` lists every change)\n",
+                lines.len() - i,
+                plural(lines.len() - i)
+            ));
+            break;
+        }
+        out.push_str(&format!("- {l}\n"));
+    }
+    out
 }
 
 /// `` `certificates.cert-manager.io`: additive only (4 changes) ``.
@@ -153,6 +193,59 @@ fn plural(n: usize) -> &'static str {
 mod tests {
     use super::*;
     use crate::manifest::crd::CrdDelta;
+
+    /// A CRD with `n` breaking and `n` additive changes, each at its own path.
+    fn many(n: usize) -> CrdChange {
+        let mut changes = Vec::new();
+        for i in 0..n {
+            changes.push(change(
+                Impact::Breaking,
+                "v1",
+                &format!("spec.f{i}"),
+                &format!("type changed {i}"),
+            ));
+            changes.push(change(
+                Impact::Additive,
+                "v1",
+                &format!("spec.g{i}"),
+                &format!("added {i}"),
+            ));
+        }
+        CrdChange {
+            crd: "widgets.example.com".into(),
+            group: "example.com".into(),
+            kind: "Widget".into(),
+            change: CrdDelta::Changed,
+            changes,
+        }
+    }
+
+    #[test]
+    fn a_section_too_long_for_github_cuts_additive_changes_first_and_says_so() {
+        let c = many(200);
+        let whole = section_within(std::slice::from_ref(&c), &[], usize::MAX);
+        assert!(whole.len() > 16_000, "{}", whole.len());
+        assert!(!whole.contains("left out"));
+
+        // Room for every breaking change but not the additive ones.
+        let s = section_within(std::slice::from_ref(&c), &[], 14_000);
+        assert!(s.len() <= 14_000, "{}", s.len());
+        assert!(s.contains("`spec.f199`"), "every breaking change is kept");
+        assert!(s.contains("- `widgets.example.com`: breaking (200 breaking, 200 additive)"));
+        assert!(s.contains("<details><summary>200 additive changes"));
+        assert!(
+            s.contains("more lines, left out to fit GitHub's limit"),
+            "{s}"
+        );
+        assert!(s.ends_with("</details>\n"));
+
+        // Room for some breaking changes only: the rest are counted, the verdict stays.
+        let s = section_within(std::slice::from_ref(&c), &[], 5_000);
+        assert!(s.len() <= 5_000, "{}", s.len());
+        assert!(s.contains("`spec.f0`") && !s.contains("`spec.f199`"));
+        assert!(s.contains("- `widgets.example.com`: breaking (200 breaking, 200 additive)"));
+        assert_eq!(s.matches("left out to fit").count(), 2, "{s}");
+    }
 
     fn change(impact: Impact, version: &str, path: &str, what: &str) -> SchemaChange {
         SchemaChange {
