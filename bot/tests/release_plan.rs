@@ -72,6 +72,16 @@ fn the_next_tag_and_notes_follow_the_commits_since_the_last_tag() {
         "{notes}"
     );
     assert!(notes.contains("| cert-manager | v1.16.5 |"), "{notes}");
+    // Tenants moving from v1.33.0 read what the bump does to cert-manager's CRDs, classified
+    // as in `diff v1.33.0 v1.33.1`: additive only, so no warning.
+    assert!(
+        notes.contains(
+            "### CRD changes\n\n- **cert-manager** `certificaterequests.cert-manager.io`: descriptions only\n\
+             - **cert-manager** `certificates.cert-manager.io`: additive only (2 changes)\n"
+        ),
+        "{notes}"
+    );
+    assert!(!notes.contains("[!WARNING]"), "{notes}");
     let r132 = plans
         .iter()
         .find(|p| p["branch"] == "release-1.32")

@@ -13,6 +13,10 @@ pub struct ReleaseNotes<'a> {
     pub branch: &'a str,
     pub previous: Option<&'a str>,
     pub bumps: Vec<NoteBump<'a>>,
+    /// Each CRD changed since `previous`, with its verdict.
+    pub crds: Vec<&'a str>,
+    /// Whether one of them breaks custom resources that exist.
+    pub crd_breaking: bool,
     pub backports: Vec<&'a str>,
     pub other: Vec<&'a str>,
     pub versions: Vec<NoteVersion<'a>>,

@@ -55,7 +55,45 @@ pub struct BranchRelease {
     pub changes: Vec<Change>,
     /// (addon, version) at the commit.
     pub versions: Vec<(String, String)>,
+    /// Each CRD that changed since the previous tag, with its verdict (in the notes).
+    #[serde(skip)]
+    pub crds: CrdNotes,
     pub notes: String,
+}
+
+/// What the notes say of CRDs changed since the previous tag.
+#[derive(Debug, Clone, Default)]
+pub struct CrdNotes {
+    /// `**kube-prometheus-stack** `alertmanagers.monitoring.coreos.com`: breaking (5 breaking,
+    /// 30 additive)`, or why they could not be compared.
+    pub lines: Vec<String>,
+    pub breaking: bool,
+}
+
+/// The CRDs changed between the previous tag and the new one, as tenants moving between them
+/// get them (the same classification as `diff`). A failure to compare is one line: the notes
+/// never stop a release.
+fn crd_notes(repo: &std::path::Path, previous: &str, tip: &str) -> CrdNotes {
+    match crate::jobs::diff::tag_diff(repo, previous, tip) {
+        Err(e) => CrdNotes {
+            lines: vec![format!("could not be compared with `{previous}`: {e}")],
+            breaking: false,
+        },
+        Ok(d) => {
+            let crds = d
+                .addons
+                .iter()
+                .filter_map(|a| Some((a.addon.as_str(), a.summary.as_ref()?)))
+                .flat_map(|(addon, s)| s.crds.iter().map(move |c| (addon, c)));
+            let mut out = CrdNotes::default();
+            for (addon, c) in crds {
+                out.breaking |= c.is_breaking();
+                out.lines
+                    .push(format!("**{addon}** {}", report::crd::verdict_line(c)));
+            }
+            out
+        }
+    }
 }
 
 /// Every branch that has something to release.
@@ -139,6 +177,7 @@ pub async fn plan(ws: &Workspace, branches: &[String]) -> Result<ReleasePlan, Jo
             branch,
             p.previous_tag.as_deref(),
             &p.changes,
+            &p.crds,
             &p.versions,
             matrix.as_deref(),
         )
@@ -268,6 +307,7 @@ fn plan_branch(
             commit,
             changes: Vec::new(),
             versions: Vec::new(),
+            crds: CrdNotes::default(),
             notes,
         }));
     }
@@ -288,6 +328,10 @@ fn plan_branch(
     versions.sort();
     let changes: Vec<Change> = subjects.iter().filter_map(|s| classify(s)).collect();
     let previous_tag = previous.map(|(_, t)| t);
+    let crds = previous_tag
+        .as_deref()
+        .map(|p| crd_notes(repo, p, &tip_id))
+        .unwrap_or_default();
     Ok(Some(BranchRelease {
         branch: branch.name.to_string(),
         action: ReleaseAction::Tag,
@@ -296,6 +340,7 @@ fn plan_branch(
         commit: tip_id,
         changes,
         versions,
+        crds,
         // Written by `plan` once every branch's next tag is known (the matrix shows them).
         notes: String::new(),
     }))
@@ -333,6 +378,7 @@ fn notes(
     branch: &TrainBranch,
     previous: Option<&str>,
     changes: &[Change],
+    crds: &CrdNotes,
     versions: &[(String, String)],
     matrix: Option<&str>,
 ) -> Result<String, report::TemplateError> {
@@ -350,6 +396,8 @@ fn notes(
                 _ => None,
             })
             .collect(),
+        crds: crds.lines.iter().map(String::as_str).collect(),
+        crd_breaking: crds.breaking,
         backports: subjects(|c| match c {
             Change::Backport { subject } => Some(subject),
             _ => None,
@@ -412,11 +460,19 @@ mod tests {
         .flatten()
         .collect::<Vec<_>>();
         let versions = [("cert-manager".to_string(), "v1.16.5".to_string())];
+        let crds = CrdNotes {
+            lines: vec![
+                "**cert-manager** `certificates.cert-manager.io`: additive only (2 changes)".into(),
+                "**kube-prometheus-stack** `probes.monitoring.coreos.com`: breaking (13 breaking, 14 additive)".into(),
+            ],
+            breaking: true,
+        };
         let text = notes(
             "v1.33.1",
             train.main(),
             Some("v1.33.0"),
             &changes,
+            &crds,
             &versions,
             None,
         )
@@ -429,6 +485,14 @@ mod tests {
         ### Addon updates
 
         - **cert-manager** v1.14.7 → v1.16.5
+
+        ### CRD changes
+
+        > [!WARNING]
+        > Some CRD changes may break custom resources that already exist: they may be rejected, pruned or read differently. `ake-bot diff v1.33.0 v1.33.1` names every path and change.
+
+        - **cert-manager** `certificates.cert-manager.io`: additive only (2 changes)
+        - **kube-prometheus-stack** `probes.monitoring.coreos.com`: breaking (13 breaking, 14 additive)
 
         ### Backports
 
@@ -472,8 +536,16 @@ mod tests {
         };
         let md = crate::jobs::matrix::markdown(&matrix).expect("renders");
         let versions = [("cert-manager".to_string(), "v1.14.7".to_string())];
-        let text =
-            notes("v1.33.0", train.main(), None, &[], &versions, Some(&md)).expect("renders");
+        let text = notes(
+            "v1.33.0",
+            train.main(),
+            None,
+            &[],
+            &CrdNotes::default(),
+            &versions,
+            Some(&md),
+        )
+        .expect("renders");
         insta::assert_snapshot!(text, @r"
         ## v1.33.0
 
