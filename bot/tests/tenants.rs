@@ -204,6 +204,19 @@ async fn tenants_get_a_bump_and_an_upgrade_with_its_readiness_and_a_second_run_w
     ] {
         assert!(bump.body.contains(expected), "missing {expected:?} in:\n{}", bump.body);
     }
+    // cert-manager v1.14.7 → v1.15.5 only adds to its CRDs: the PR says so and is not
+    // labelled crd-breaking.
+    assert!(
+        bump.body
+            .contains("- `certificates.cert-manager.io`: additive only"),
+        "{}",
+        bump.body
+    );
+    assert!(
+        !bump.labels.contains(&"crd-breaking".to_string()),
+        "{:?}",
+        bump.labels
+    );
     assert_eq!(
         s.payments
             .show("ake-bot/platform/1.31", "deploy/platform.yaml"),

@@ -606,9 +606,11 @@ impl Ctx<'_> {
     /// What the PR should say.
     fn spec(&self, tenant: &Tenant, c: &Checkout, p: &Proposal) -> Result<PrSpec, String> {
         let mut diffs = Vec::new();
+        let mut crd_breaking = false;
         for from in &p.from {
             let d = crate::jobs::diff::tag_diff(self.ws.repo(), from, &p.to)
                 .map_err(|e| e.to_string())?;
+            crd_breaking |= breaks_crds(&d);
             diffs.push(report::diff::markdown(&d));
         }
         let body = report::tenants::body(&report::tenants::TenantBody {
@@ -632,6 +634,10 @@ impl Ctx<'_> {
         if blocked {
             labels.push("readiness-blocked".into());
         }
+        // As on the platform's own PRs: a tenant filters on it before merging.
+        if crd_breaking {
+            labels.push("crd-breaking".into());
+        }
         Ok(PrSpec {
             head: p.head.clone(),
             base: c.base.clone(),
@@ -643,6 +649,16 @@ impl Ctx<'_> {
             target: Some(p.to.clone()),
         })
     }
+}
+
+/// Whether moving between the two tags changes a CRD in a way that may break custom resources
+/// that exist.
+fn breaks_crds(d: &crate::jobs::diff::TagDiff) -> bool {
+    d.addons
+        .iter()
+        .filter_map(|a| a.summary.as_ref())
+        .flat_map(|s| &s.crds)
+        .any(|c| c.is_breaking())
 }
 
 /// Whether a tenant on `minor` should move on, to which minor, and why: its branch is
@@ -756,6 +772,46 @@ pub(crate) fn shown_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tag_diff_breaks_crds_only_when_a_change_is_breaking() {
+        use crate::jobs::diff::{AddonDiff, TagDiff};
+        use crate::manifest::{crd::CrdDelta, CrdChange, Impact, SchemaChange, Summary};
+        let diff = |impact: Impact| TagDiff {
+            from: "v1.31.0".into(),
+            to: "v1.31.1".into(),
+            from_commit: "a".into(),
+            to_commit: "b".into(),
+            addons: vec![AddonDiff {
+                addon: "kube-prometheus-stack".into(),
+                from: Some("72.9.1".into()),
+                to: Some("88.5.3".into()),
+                added: 0,
+                removed: 0,
+                changed: 1,
+                diff: None,
+                summary: Some(Summary {
+                    crds: vec![CrdChange {
+                        crd: "probes.monitoring.coreos.com".into(),
+                        group: "monitoring.coreos.com".into(),
+                        kind: "Probe".into(),
+                        change: CrdDelta::Changed,
+                        changes: vec![SchemaChange {
+                            impact,
+                            version: Some("v1".into()),
+                            path: "spec.prober.url".into(),
+                            what: "minLength tightened: none → 1".into(),
+                            which: String::new(),
+                            when_unset: false,
+                        }],
+                    }],
+                    ..Summary::default()
+                }),
+            }],
+        };
+        assert!(breaks_crds(&diff(Impact::Breaking)));
+        assert!(!breaks_crds(&diff(Impact::Additive)));
+    }
 
     fn train(support_window: Option<u32>) -> Train {
         let mut text = String::from("tag_format = \"v{minor}.{n}\"\n");
