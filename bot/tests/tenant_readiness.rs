@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ake_bot::manifest::Manifests;
+use ake_bot::manifest::{crd, CrdChange, Manifests};
 use ake_bot::model::KubeMinor;
 use ake_bot::render::{Helm, Kubectl};
 use ake_bot::tenant::readiness::{check, Fix, Inputs, Item, Readiness, Via};
@@ -35,6 +35,16 @@ fn platform() -> Vec<Manifests> {
 }
 
 async fn run(dir: &Path, paths: &[PathBuf], kubectl: Option<&Path>) -> Readiness {
+    run_with_changes(dir, paths, kubectl, &[]).await
+}
+
+/// As [`run`], with how the platform's CRDs changed since the tenant's tag.
+async fn run_with_changes(
+    dir: &Path,
+    paths: &[PathBuf],
+    kubectl: Option<&Path>,
+    crd_changes: &[CrdChange],
+) -> Readiness {
     let rendered = platform();
     let crds = Crds::collect(
         rendered
@@ -49,6 +59,7 @@ async fn run(dir: &Path, paths: &[PathBuf], kubectl: Option<&Path>) -> Readiness
         target: "1.31".parse::<KubeMinor>().unwrap(),
         schemas: Some(&schemas),
         crds: &crds,
+        crd_changes,
         helm: Some(&helm),
         kubectl,
     })
@@ -314,4 +325,51 @@ async fn without_kubectl_overlays_are_a_note_and_the_rest_goes_on() {
     assert_eq!(r.items.len(), 1, "{:#?}", r.items);
     assert_eq!(r.items[0].object, "PodSecurityPolicy restricted");
     assert!(r.blocking());
+}
+
+/// The move's CRD changes reach the tenant's own custom resources: a Certificate that sets a
+/// field whose pattern tightens, and one that leaves out a field that becomes required, are
+/// each a warning naming the path and the change (they are not errors: the objects are still
+/// accepted by the CRD of today, and Kubernetes ratchets unchanged fields).
+#[tokio::test]
+async fn breaking_crd_changes_name_the_tenants_custom_resources_they_touch() {
+    let platform = platform();
+    let old = platform
+        .iter()
+        .flat_map(|m| m.objects())
+        .find(|o| {
+            o.key.kind == "CustomResourceDefinition" && o.key.name == "certificates.cert-manager.io"
+        })
+        .unwrap();
+    // The same CRD, as if the next tag tightened `secretName` and required `commonName`.
+    let mut new = old.clone();
+    let versions = new.value["spec"]["versions"].as_array_mut().unwrap();
+    let v1 = versions.iter_mut().find(|v| v["name"] == "v1").unwrap();
+    let spec = &mut v1["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    spec["properties"]["secretName"]["pattern"] = serde_json::json!("^[a-z]+$");
+    spec["required"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!("commonName"));
+    let change = crd::classify(Some(old), Some(&new)).unwrap();
+    assert!(change.is_breaking());
+
+    let r = run_with_changes(&tenant(), &[PathBuf::from("apps/certs")], None, &[change]).await;
+    let touched: Vec<String> = r
+        .items
+        .iter()
+        .filter(|i| i.check == Check::CrdChange)
+        .map(|i| format!("{:?} {}: {}", i.severity, i.object, i.message))
+        .collect();
+    assert_eq!(
+        touched,
+        [
+            "Warning Certificate.cert-manager.io web/web: it does not set `spec.commonName`, which is now required",
+            "Warning Certificate.cert-manager.io web/web: it sets `spec.secretName`, which must now match the pattern ^[a-z]+$",
+            "Warning Certificate.cert-manager.io web/typo: it does not set `spec.commonName`, which is now required",
+            "Warning Certificate.cert-manager.io web/typo: it sets `spec.secretName`, which must now match the pattern ^[a-z]+$",
+        ],
+        "{:#?}",
+        r.items
+    );
 }

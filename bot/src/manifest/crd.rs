@@ -951,40 +951,45 @@ fn show(v: &Value) -> String {
 /// each: `` `ServiceMonitor monitoring/x` sets `spec.a`, which is removed (pruned) ``, or
 /// `does not set` for a new requirement or a changed default.
 pub fn touched<'a>(crds: &[CrdChange], objects: impl Iterator<Item = &'a Object>) -> Vec<String> {
-    let by_kind: BTreeMap<(&str, &str), &CrdChange> = crds
-        .iter()
-        .filter(|c| c.is_breaking())
-        .map(|c| ((c.group.as_str(), c.kind.as_str()), c))
-        .collect();
-    if by_kind.is_empty() {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     for o in objects {
-        let Some(c) = by_kind.get(&(o.key.group.as_str(), o.key.kind.as_str())) else {
-            continue;
-        };
         let who = match &o.key.namespace {
             Some(ns) => format!("`{} {ns}/{}`", o.key.kind, o.key.name),
             None => format!("`{} {}`", o.key.kind, o.key.name),
         };
-        let version = o.api_version.rsplit('/').next().unwrap_or_default();
-        for s in c.breaking() {
-            let line = match (s.version.as_deref(), s.path.as_str()) {
-                (None, _) => Some(format!(
-                    "{who} is a custom resource of `{}`, which {}",
-                    c.crd, s.which
-                )),
-                (Some(v), _) if v != version => None,
-                (Some(_), "") => Some(format!("{who} uses `{}`, which {}", o.api_version, s.which)),
-                (Some(_), path) if s.when_unset => unset(&o.value, path)
-                    .then(|| format!("{who} does not set `{path}`, which {}", s.which)),
-                (Some(_), path) => {
-                    set(&o.value, path).then(|| format!("{who} sets `{path}`, which {}", s.which))
-                }
-            };
-            out.extend(line);
-        }
+        out.extend(touches(crds, o).into_iter().map(|t| format!("{who} {t}")));
+    }
+    out.dedup();
+    out
+}
+
+/// What breaking changes in `crds` do to one object, each as a clause to follow its name:
+/// `` sets `spec.a`, which is removed (pruned) ``.
+pub fn touches(crds: &[CrdChange], o: &Object) -> Vec<String> {
+    let Some(c) = crds
+        .iter()
+        .find(|c| c.is_breaking() && c.group == o.key.group && c.kind == o.key.kind)
+    else {
+        return Vec::new();
+    };
+    let version = o.api_version.rsplit('/').next().unwrap_or_default();
+    let mut out = Vec::new();
+    for s in c.breaking() {
+        let line = match (s.version.as_deref(), s.path.as_str()) {
+            (None, _) => Some(format!(
+                "is a custom resource of `{}`, which {}",
+                c.crd, s.which
+            )),
+            (Some(v), _) if v != version => None,
+            (Some(_), "") => Some(format!("uses `{}`, which {}", o.api_version, s.which)),
+            (Some(_), path) if s.when_unset => {
+                unset(&o.value, path).then(|| format!("does not set `{path}`, which {}", s.which))
+            }
+            (Some(_), path) => {
+                set(&o.value, path).then(|| format!("sets `{path}`, which {}", s.which))
+            }
+        };
+        out.extend(line);
     }
     out.dedup();
     out

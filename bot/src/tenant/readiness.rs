@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::convert::{self, Conversion};
 use crate::git::FileChange;
-use crate::manifest::{Manifests, Object, ObjectRef};
+use crate::manifest::{CrdChange, Manifests, Object, ObjectRef};
 use crate::model::KubeMinor;
 use crate::render::{Helm, Kubectl, TemplateArgs};
 use crate::validate::{self, Check, Crds, SchemaStore, Severity};
@@ -36,6 +36,9 @@ pub struct Inputs<'a> {
     pub schemas: Option<&'a SchemaStore>,
     /// The CRDs of the platform's bundles, for the tenant's custom resources.
     pub crds: &'a Crds<'a>,
+    /// How those CRDs changed since the tag the tenant pins: a breaking change that touches
+    /// one of the tenant's custom resources is a warning about that object.
+    pub crd_changes: &'a [CrdChange],
     /// Renders Helm charts; `None`: charts are a note.
     pub helm: Option<&'a Helm>,
     /// Renders Kustomize overlays (`kubectl kustomize`); `None`: overlays are a note.
@@ -162,6 +165,7 @@ pub async fn check(inputs: Inputs<'_>) -> Readiness {
         target,
         schemas: inputs.schemas,
         crds: inputs.crds,
+        crd_changes: inputs.crd_changes,
     };
     for file in &scan.files {
         ctx.plain_file(inputs.dir, file, &mut r);
@@ -566,6 +570,7 @@ struct Ctx<'a> {
     target: KubeMinor,
     schemas: Option<&'a SchemaStore>,
     crds: &'a Crds<'a>,
+    crd_changes: &'a [CrdChange],
 }
 
 impl Ctx<'_> {
@@ -593,14 +598,23 @@ impl Ctx<'_> {
         &self,
         objects: &[Object],
     ) -> Vec<(usize, Severity, Check, String, Option<Decision>)> {
-        validate::check_objects(self.target, self.schemas, self.crds, objects)
-            .into_iter()
-            .map(|(i, s, c, m)| {
-                let d = matches!(c, Check::RemovedApi | Check::DeprecatedApi)
-                    .then(|| self.decide(&objects[i]));
-                (i, s, c, m, d)
-            })
-            .collect()
+        let mut out: Vec<_> =
+            validate::check_objects(self.target, self.schemas, self.crds, objects)
+                .into_iter()
+                .map(|(i, s, c, m)| {
+                    let d = matches!(c, Check::RemovedApi | Check::DeprecatedApi)
+                        .then(|| self.decide(&objects[i]));
+                    (i, s, c, m, d)
+                })
+                .collect();
+        // Accepted today is not the whole story: what the move's CRD changes do to them.
+        for (i, o) in objects.iter().enumerate() {
+            for t in crate::manifest::crd::touches(self.crd_changes, o) {
+                let m = format!("it {t}");
+                out.push((i, Severity::Warning, Check::CrdChange, m, None));
+            }
+        }
+        out
     }
 
     fn decide(&self, o: &Object) -> Decision {

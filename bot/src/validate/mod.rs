@@ -66,6 +66,9 @@ pub enum Check {
     Schemas,
     /// A Gatekeeper constraint under `policies/` rejects the object (or cannot be evaluated).
     Policy,
+    /// A breaking change of the object's CRD, between the tag a tenant pins and the one it
+    /// moves to, touches a field the object sets (or leaves unset).
+    CrdChange,
 }
 
 /// One problem, located as precisely as the data allows.

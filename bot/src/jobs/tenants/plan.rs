@@ -467,7 +467,7 @@ impl Ctx<'_> {
                     .to_kubernetes
                     .parse()
                     .map_err(|e: crate::model::InvalidName| e.to_string())?;
-                p.readiness = Some(self.readiness(tenant, c, minor, &p.to).await?);
+                p.readiness = Some(self.readiness(tenant, c, minor, &p.from, &p.to).await?);
             }
             p.changes = changes(c, p)?;
             p.spec = self.spec(tenant, c, p)?;
@@ -541,15 +541,33 @@ impl Ctx<'_> {
         }
     }
 
-    /// The readiness of the tenant's manifests for `target`, against the CRDs of tag `to`.
+    /// The readiness of the tenant's manifests for `target`, against the CRDs of tag `to` and
+    /// how they changed since the tags in `from`.
     async fn readiness(
         &self,
         tenant: &Tenant,
         c: &Checkout,
         target: KubeMinor,
+        from: &[String],
         to: &str,
     ) -> Result<Readiness, String> {
         let crds = self.crds_of(to).await?;
+        let (repo, from, to_tag) = (self.ws.repo().to_path_buf(), from.to_vec(), to.to_string());
+        let crd_changes = blocking(move || {
+            let mut out = Vec::new();
+            for f in &from {
+                let d = crate::jobs::diff::tag_diff(&repo, f, &to_tag)?;
+                out.extend(
+                    d.addons
+                        .into_iter()
+                        .filter_map(|a| a.summary)
+                        .flat_map(|s| s.crds),
+                );
+            }
+            Ok::<_, JobError>(out)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
         let helm = self.ws.helm().ok();
         let kubectl = crate::render::Kubectl::locate().ok();
         let schemas = self.ws.schemas().map(|s| s.store());
@@ -559,6 +577,7 @@ impl Ctx<'_> {
             target,
             schemas,
             crds: &crds,
+            crd_changes: &crd_changes,
             helm: helm.as_deref(),
             kubectl: kubectl.as_ref().map(|k| k.path()),
         })
