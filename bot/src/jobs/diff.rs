@@ -42,6 +42,16 @@ pub struct TagDiff {
     pub addons: Vec<AddonDiff>,
 }
 
+impl TagDiff {
+    /// Every CRD that changed between the two revisions, with its addon.
+    pub fn crds(&self) -> impl Iterator<Item = (&str, &manifest::CrdChange)> {
+        self.addons
+            .iter()
+            .filter_map(|a| Some((a.addon.as_str(), a.summary.as_ref()?)))
+            .flat_map(|(addon, s)| s.crds.iter().map(move |c| (addon, c)))
+    }
+}
+
 pub fn tag_diff(repo: &Path, from: &str, to: &str) -> Result<TagDiff, JobError> {
     let resolve = |rev: &str| -> Result<Tree, JobError> {
         let info = git::commit_info(repo, rev)

@@ -80,13 +80,8 @@ fn crd_notes(repo: &std::path::Path, previous: &str, tip: &str) -> CrdNotes {
             breaking: false,
         },
         Ok(d) => {
-            let crds = d
-                .addons
-                .iter()
-                .filter_map(|a| Some((a.addon.as_str(), a.summary.as_ref()?)))
-                .flat_map(|(addon, s)| s.crds.iter().map(move |c| (addon, c)));
             let mut out = CrdNotes::default();
-            for (addon, c) in crds {
+            for (addon, c) in d.crds() {
                 out.breaking |= c.is_breaking();
                 out.lines
                     .push(format!("**{addon}** {}", report::crd::verdict_line(c)));

@@ -11,9 +11,10 @@ use serde::Serialize;
 use crate::config::{self, BranchStatus, Tenant, Tenants, Train, TENANTS_FILE};
 use crate::forge::{ForgeError, GitHub};
 use crate::git::{self, FileChange, Remote, Tree};
+use crate::jobs::diff::TagDiff;
 use crate::jobs::pr::{self, PrPlan, PrSpec};
 use crate::jobs::JobError;
-use crate::manifest::Manifests;
+use crate::manifest::{CrdChange, Manifests};
 use crate::model::KubeMinor;
 use crate::report;
 use crate::tenant::pins::{self, Pin, PlatformRepo, Unpinned};
@@ -462,15 +463,25 @@ impl Ctx<'_> {
                 .iter()
                 .find(|(b, _)| *b == p.head)
                 .map(|(_, s)| s.clone());
+            // What moving from each pinned tag brings: the PR body, its label and (for an
+            // upgrade) how the CRDs changed under the tenant's custom resources.
+            let (repo, from, to) = (self.ws.repo().to_path_buf(), p.from.clone(), p.to.clone());
+            let diffs = blocking(move || {
+                from.iter()
+                    .map(|f| crate::jobs::diff::tag_diff(&repo, f, &to))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
             if p.kind == ProposalKind::Upgrade {
                 let minor: KubeMinor = p
                     .to_kubernetes
                     .parse()
                     .map_err(|e: crate::model::InvalidName| e.to_string())?;
-                p.readiness = Some(self.readiness(tenant, c, minor, &p.from, &p.to).await?);
+                p.readiness = Some(self.readiness(tenant, c, minor, &diffs, &p.to).await?);
             }
             p.changes = changes(c, p)?;
-            p.spec = self.spec(tenant, c, p)?;
+            p.spec = self.spec(tenant, c, p, &diffs)?;
             if let Some(forge) = &c.forge {
                 let pulls = forge
                     .pulls_for_head(&p.head)
@@ -542,32 +553,20 @@ impl Ctx<'_> {
     }
 
     /// The readiness of the tenant's manifests for `target`, against the CRDs of tag `to` and
-    /// how they changed since the tags in `from`.
+    /// how they changed in `diffs` (from each tag the tenant pins).
     async fn readiness(
         &self,
         tenant: &Tenant,
         c: &Checkout,
         target: KubeMinor,
-        from: &[String],
+        diffs: &[TagDiff],
         to: &str,
     ) -> Result<Readiness, String> {
         let crds = self.crds_of(to).await?;
-        let (repo, from, to_tag) = (self.ws.repo().to_path_buf(), from.to_vec(), to.to_string());
-        let crd_changes = blocking(move || {
-            let mut out = Vec::new();
-            for f in &from {
-                let d = crate::jobs::diff::tag_diff(&repo, f, &to_tag)?;
-                out.extend(
-                    d.addons
-                        .into_iter()
-                        .filter_map(|a| a.summary)
-                        .flat_map(|s| s.crds),
-                );
-            }
-            Ok::<_, JobError>(out)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+        let crd_changes: Vec<CrdChange> = diffs
+            .iter()
+            .flat_map(|d| d.crds().map(|(_, c)| c.clone()))
+            .collect();
         let helm = self.ws.helm().ok();
         let kubectl = crate::render::Kubectl::locate().ok();
         let schemas = self.ws.schemas().map(|s| s.store());
@@ -623,15 +622,15 @@ impl Ctx<'_> {
     }
 
     /// What the PR should say.
-    fn spec(&self, tenant: &Tenant, c: &Checkout, p: &Proposal) -> Result<PrSpec, String> {
-        let mut diffs = Vec::new();
-        let mut crd_breaking = false;
-        for from in &p.from {
-            let d = crate::jobs::diff::tag_diff(self.ws.repo(), from, &p.to)
-                .map_err(|e| e.to_string())?;
-            crd_breaking |= breaks_crds(&d);
-            diffs.push(report::diff::markdown(&d));
-        }
+    fn spec(
+        &self,
+        tenant: &Tenant,
+        c: &Checkout,
+        p: &Proposal,
+        tag_diffs: &[TagDiff],
+    ) -> Result<PrSpec, String> {
+        let diffs: Vec<String> = tag_diffs.iter().map(report::diff::markdown).collect();
+        let crd_breaking = tag_diffs.iter().any(breaks_crds);
         let body = report::tenants::body(&report::tenants::TenantBody {
             kind: p.kind,
             platform: self.platform_name,
@@ -672,12 +671,8 @@ impl Ctx<'_> {
 
 /// Whether moving between the two tags changes a CRD in a way that may break custom resources
 /// that exist.
-fn breaks_crds(d: &crate::jobs::diff::TagDiff) -> bool {
-    d.addons
-        .iter()
-        .filter_map(|a| a.summary.as_ref())
-        .flat_map(|s| &s.crds)
-        .any(|c| c.is_breaking())
+fn breaks_crds(d: &TagDiff) -> bool {
+    d.crds().any(|(_, c)| c.is_breaking())
 }
 
 /// Whether a tenant on `minor` should move on, to which minor, and why: its branch is
@@ -794,8 +789,8 @@ mod tests {
 
     #[test]
     fn a_tag_diff_breaks_crds_only_when_a_change_is_breaking() {
-        use crate::jobs::diff::{AddonDiff, TagDiff};
-        use crate::manifest::{crd::CrdDelta, CrdChange, Impact, SchemaChange, Summary};
+        use crate::jobs::diff::AddonDiff;
+        use crate::manifest::{crd::CrdDelta, Impact, SchemaChange, Summary};
         let diff = |impact: Impact| TagDiff {
             from: "v1.31.0".into(),
             to: "v1.31.1".into(),
