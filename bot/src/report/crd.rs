@@ -26,16 +26,9 @@ fn section_within(crds: &[CrdChange], objects: &[String], limit: usize) -> Strin
             .sum()
     };
     let (nb, na) = (count(Impact::Breaking), count(Impact::Additive));
-    let breaking = grouped(crds, Impact::Breaking);
-    let additive = grouped(crds, Impact::Additive);
-    let notices: Vec<String> = crds
-        .iter()
-        .flat_map(|c| {
-            notice_lines(c)
-                .into_iter()
-                .map(|l| format!("`{}` {l}", c.crd))
-        })
-        .collect();
+    let breaking = grouped(crds, |c| lines(c, Impact::Breaking));
+    let additive = grouped(crds, |c| lines(c, Impact::Additive));
+    let notices = grouped(crds, notice_lines);
     // The verdicts and notices are short and always shown: their room is set aside first.
     let mut tail = String::new();
     for c in crds {
@@ -120,16 +113,11 @@ pub fn verdict_line(c: &CrdChange) -> String {
     format!("`{}`: {}{detail}", c.crd, c.verdict())
 }
 
-/// The changes of one impact, one line per CRD, versions and change, naming every path:
-/// `` `x.example.com` v1alpha1, v1beta1: now required: `spec.a`, `spec.b` ``. The same change
-/// in several versions of a CRD is written once.
-fn grouped(crds: &[CrdChange], impact: Impact) -> Vec<String> {
+/// One CRD's lines (`lines` of one impact, or its notices) for every CRD, each led by the CRD's
+/// name: `` `x.example.com` v1alpha1, v1beta1: now required at `spec.a`, `spec.b` ``.
+fn grouped(crds: &[CrdChange], lines_of: impl Fn(&CrdChange) -> Vec<String>) -> Vec<String> {
     crds.iter()
-        .flat_map(|c| {
-            lines(c, impact)
-                .into_iter()
-                .map(|l| format!("`{}` {l}", c.crd))
-        })
+        .flat_map(|c| lines_of(c).into_iter().map(|l| format!("`{}` {l}", c.crd)))
         .collect()
 }
 
